@@ -1,0 +1,5 @@
+//! The agents of rectune: the message protocol, the five agent actors, their built-in
+//! strategies and the statistics they use to read experiments.
+
+pub mod platform;
+pub mod protocol;

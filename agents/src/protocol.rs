@@ -1,0 +1,206 @@
+//! The messages the agents exchange. Every message carries the task id and round that
+//! tie it to the run journal, and every candidate carries its own id, so a verdict, an
+//! experiment arm, an elite and a skill rule can all be traced to the proposal they
+//! came from.
+
+use serde::{Deserialize, Serialize};
+use skillhub::Configuration;
+use std::collections::BTreeMap;
+
+/// Identifies one round of one task.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RoundRef {
+    pub task_id: String,
+    pub round: u32,
+}
+
+impl std::fmt::Display for RoundRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/round-{}", self.task_id, self.round)
+    }
+}
+
+/// Where a candidate came from, for provenance and for the ablations of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The built-in optimiser exploiting what is known.
+    Optimizer,
+    /// The built-in optimiser exploring an uncertain region.
+    Exploration,
+    /// Uniform random search (the benchmark baseline).
+    Random,
+    /// A language model.
+    Llm,
+}
+
+/// One configuration the Actor wants tested, with why it should win.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Unique within the task, e.g. `r3-c2`.
+    pub id: String,
+    pub config: Configuration,
+    pub hypothesis: String,
+    pub origin: Origin,
+}
+
+/// Actor → Critic: the candidates of one round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub round: RoundRef,
+    pub candidates: Vec<Candidate>,
+}
+
+/// The Critic's decision on one candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub candidate: Candidate,
+    pub accepted: bool,
+    /// Why: the rule that rejected it, or the justification for keeping it.
+    pub reason: String,
+}
+
+/// Critic → Online: every candidate with its decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub round: RoundRef,
+    pub decisions: Vec<Decision>,
+}
+
+impl Verdict {
+    pub fn accepted(&self) -> impl Iterator<Item = &Candidate> {
+        self.decisions.iter().filter(|d| d.accepted).map(|d| &d.candidate)
+    }
+}
+
+/// An estimate with a two-sided confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Interval {
+    pub fn excludes_zero(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
+}
+
+/// One metric of one treatment arm, read against a reference arm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricEstimate {
+    pub metric: String,
+    pub mean: f64,
+    pub reference_mean: f64,
+    /// Relative effect in percent with its confidence interval (delta method).
+    pub lift_pct: Interval,
+    pub p_value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardrailStatus {
+    /// The interval lies on the safe side of the threshold (non-inferior).
+    Holds,
+    /// The interval lies on the unsafe side of the threshold.
+    Breached,
+    /// The interval straddles the threshold.
+    Inconclusive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailVerdict {
+    pub metric: String,
+    pub rule: String,
+    pub status: GuardrailStatus,
+    pub reason: String,
+}
+
+/// One arm of an experiment, read against the control and against the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmResult {
+    pub arm_id: String,
+    /// The candidate this arm tested; `None` for the control and baseline arms.
+    pub candidate_id: Option<String>,
+    pub config: Configuration,
+    pub units: u64,
+    /// Against the round's control (the incumbent).
+    pub vs_control: Vec<MetricEstimate>,
+    /// Against the production baseline (the baseline arm, or the control when the
+    /// incumbent is the baseline).
+    pub vs_baseline: Vec<MetricEstimate>,
+    /// The task's scalar objective (weighted signed lifts, %) against the control and
+    /// the baseline, with conservative intervals valid for any correlation of metrics.
+    pub score_vs_control: Interval,
+    pub score_vs_baseline: Interval,
+    pub guardrails: Vec<GuardrailVerdict>,
+    /// Significantly better than the control and non-inferior on every guardrail.
+    pub shippable: bool,
+}
+
+/// Online → Insight: the read of one round's experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentResult {
+    pub round: RoundRef,
+    pub experiment_id: String,
+    pub idempotency_key: String,
+    pub control: Configuration,
+    pub units_per_arm: u64,
+    /// p-value of the sample-ratio-mismatch check; below 0.001 nothing is concluded.
+    pub srm_p_value: f64,
+    pub arms: Vec<ArmResult>,
+    pub confidence: f64,
+}
+
+/// A configuration on the Pareto front of what has been measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Elite {
+    pub candidate_id: String,
+    pub config: Configuration,
+    pub score_vs_baseline: Interval,
+    /// Lift against the baseline per objective metric, %.
+    pub lifts_pct: BTreeMap<String, f64>,
+    pub experiments: Vec<String>,
+}
+
+/// A measured regularity: moving `parameter` up moves `metric` by `effect_pct` per unit
+/// of the parameter's range, with the experiments that show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pattern {
+    pub parameter: String,
+    pub metric: String,
+    pub effect_pct: f64,
+    pub std_err_pct: f64,
+    pub support: usize,
+    pub experiments: Vec<String>,
+}
+
+/// The incumbent as Insight knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incumbent {
+    pub candidate_id: Option<String>,
+    pub config: Configuration,
+    /// Measured score against the baseline, when it has been measured.
+    pub score_vs_baseline: Option<Interval>,
+    pub lifts_pct: BTreeMap<String, Interval>,
+    pub since_round: u32,
+    pub experiment_id: Option<String>,
+}
+
+/// Insight → Skill (and to the Actor for the next round).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Insight {
+    pub round: RoundRef,
+    pub incumbent: Incumbent,
+    /// Set when this round's experiment replaced the incumbent.
+    pub shipped: Option<String>,
+    pub elites: Vec<Elite>,
+    /// Relative importance of each parameter for the objective, summing to 1.
+    pub sensitivity: BTreeMap<String, f64>,
+    pub patterns: Vec<Pattern>,
+    /// Candidates measured as clearly worse or unsafe, to avoid repeating them.
+    pub failures: Vec<Configuration>,
+    pub converged: bool,
+    pub convergence_reason: String,
+}
