@@ -1,0 +1,3 @@
+//! Experiment platforms the Online agent can drive.
+
+pub mod sim;
