@@ -95,6 +95,7 @@ pub struct MetricEstimate {
     pub reference_mean: f64,
     /// Relative effect in percent with its confidence interval (delta method).
     pub lift_pct: Interval,
+    pub std_err_pct: f64,
     pub p_value: f64,
 }
 
@@ -134,6 +135,11 @@ pub struct ArmResult {
     /// the baseline, with conservative intervals valid for any correlation of metrics.
     pub score_vs_control: Interval,
     pub score_vs_baseline: Interval,
+    /// Standard errors of the two scores (conservative, see above).
+    pub score_se_vs_control: f64,
+    pub score_se_vs_baseline: f64,
+    /// Two-sided p-value of the score against the control.
+    pub score_p_vs_control: f64,
     pub guardrails: Vec<GuardrailVerdict>,
     /// Significantly better than the control and non-inferior on every guardrail.
     pub shippable: bool,
@@ -188,6 +194,22 @@ pub struct Incumbent {
     pub experiment_id: Option<String>,
 }
 
+/// One measured configuration as Insight remembers it: its effects against the
+/// production baseline, pooled over every experiment that measured it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub candidate_id: String,
+    pub round: u32,
+    pub config: Configuration,
+    pub score: Interval,
+    pub score_se: f64,
+    /// Lift against the baseline per metric, %, with its standard error.
+    pub lifts_pct: BTreeMap<String, (f64, f64)>,
+    /// No guardrail measured as breached.
+    pub safe: bool,
+    pub experiments: Vec<String>,
+}
+
 /// Insight → Skill (and to the Actor for the next round).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Insight {
@@ -201,6 +223,10 @@ pub struct Insight {
     pub patterns: Vec<Pattern>,
     /// Candidates measured as clearly worse or unsafe, to avoid repeating them.
     pub failures: Vec<Configuration>,
+    /// Every configuration measured so far.
+    pub observations: Vec<Observation>,
+    /// The baseline's mean of each metric, from the latest experiment.
+    pub baseline_means: BTreeMap<String, f64>,
     pub converged: bool,
     pub convergence_reason: String,
 }

@@ -1,0 +1,6 @@
+//! The built-in strategies: deterministic, offline reasoning for the agents.
+
+pub mod gp;
+pub mod random;
+pub mod search;
+pub mod surrogate;

@@ -1,0 +1,176 @@
+//! The built-in Actor's search: batched, constrained Bayesian optimisation.
+//!
+//! Each round it fits the [`Surrogate`] to everything measured, scores a pool of
+//! candidate points (uniform over the region, plus local moves around the incumbent and
+//! the best measured points) by expected improvement times the probability that every
+//! guardrail holds, and fills the batch greedily, each pick "believed" at its predicted
+//! mean so the next pick goes elsewhere (the Kriging believer).
+
+use super::gp::expected_improvement;
+use super::surrogate::Surrogate;
+use crate::protocol::{Observation, Origin};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr_lite::normal;
+use skillhub::{Configuration, Space, TaskSpec};
+use std::collections::BTreeMap;
+
+/// What the search knows when it proposes.
+pub struct SearchInput<'a> {
+    pub task: &'a TaskSpec,
+    pub observations: &'a [Observation],
+    pub baseline_means: &'a BTreeMap<String, f64>,
+    pub incumbent: &'a Configuration,
+    pub sensitivity: &'a BTreeMap<String, f64>,
+    /// Narrowed bounds per parameter (raw units), from the skill's priors.
+    pub region: &'a BTreeMap<String, (f64, f64)>,
+    pub n: usize,
+    pub seed: u64,
+}
+
+/// A proposed configuration with the numbers behind it.
+#[derive(Debug, Clone)]
+pub struct Suggestion {
+    pub config: Configuration,
+    pub origin: Origin,
+    pub hypothesis: String,
+}
+
+const POOL_UNIFORM: usize = 1500;
+const POOL_LOCAL: usize = 1500;
+/// Configurations closer than this (normalised unit-cube distance) count as the same.
+pub const SAME_POINT: f64 = 0.02;
+
+mod rand_distr_lite {
+    use rand::Rng;
+    /// A standard normal draw (Box-Muller); avoids a dependency for one distribution.
+    pub fn normal<R: Rng>(rng: &mut R) -> f64 {
+        let u1: f64 = rng.gen::<f64>().max(1e-300);
+        let u2: f64 = rng.gen();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// Unit-cube bounds per dimension after applying the narrowed region.
+fn bounds(space: &Space, region: &BTreeMap<String, (f64, f64)>) -> Vec<(f64, f64)> {
+    space
+        .params
+        .iter()
+        .map(|p| match region.get(&p.name) {
+            Some((lo, hi)) => {
+                let a = p.to_unit(&skillhub::Value::Num(*lo));
+                let b = p.to_unit(&skillhub::Value::Num(*hi));
+                (a.min(b), a.max(b))
+            }
+            None => (0.0, 1.0),
+        })
+        .collect()
+}
+
+/// Snaps a point to the nearest valid configuration and back, so ints and choices are
+/// scored where they will actually be tested.
+fn snap(space: &Space, u: &[f64]) -> (Configuration, Vec<f64>) {
+    let cfg = space.from_unit(u);
+    let snapped = space.to_unit(&cfg);
+    (cfg, snapped)
+}
+
+fn pool(input: &SearchInput, space: &Space, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
+    let b = bounds(space, input.region);
+    let mut centres = vec![space.to_unit(input.incumbent)];
+    let mut best: Vec<&Observation> = input.observations.iter().filter(|o| o.safe).collect();
+    best.sort_by(|a, z| z.score.estimate.total_cmp(&a.score.estimate));
+    centres.extend(best.iter().take(3).map(|o| space.to_unit(&o.config)));
+    let mut out = Vec::with_capacity(POOL_UNIFORM + POOL_LOCAL);
+    for _ in 0..POOL_UNIFORM {
+        out.push(b.iter().map(|(lo, hi)| lo + rng.gen::<f64>() * (hi - lo)).collect());
+    }
+    for i in 0..POOL_LOCAL {
+        let c = &centres[i % centres.len()];
+        let step = [0.05, 0.12, 0.25][i % 3];
+        out.push(c.iter().zip(&b).map(|(x, (lo, hi))| (x + step * normal(rng)).clamp(*lo, *hi)).collect());
+    }
+    out
+}
+
+fn describe_move(space: &Space, from: &Configuration, to: &Configuration) -> String {
+    let mut moves: Vec<(f64, String)> = space
+        .params
+        .iter()
+        .filter_map(|p| {
+            let (a, b) = (from.get(&p.name)?, to.get(&p.name)?);
+            let d = (p.to_unit(b) - p.to_unit(a)).abs();
+            (d > 1e-9).then(|| (d, format!("{} {a}→{b}", p.name)))
+        })
+        .collect();
+    moves.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let list: Vec<String> = moves.into_iter().take(3).map(|(_, s)| s).collect();
+    if list.is_empty() {
+        "no change".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// Proposes up to `input.n` distinct configurations, best first.
+pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
+    let space = input.task.space();
+    let mut rng = ChaCha8Rng::seed_from_u64(input.seed);
+    let Some(mut model) = Surrogate::fit(input.task, input.observations, input.baseline_means, input.sensitivity) else {
+        return super::random::suggest(input.task, input.n, input.seed);
+    };
+    let mut taken: Vec<Vec<f64>> = input.observations.iter().map(|o| space.to_unit(&o.config)).collect();
+    taken.push(space.to_unit(&space.baseline()));
+    taken.push(space.to_unit(input.incumbent));
+    let best = best_safe_mean(&model, &space, input);
+    let candidates: Vec<(Configuration, Vec<f64>)> = pool(input, &space, &mut rng).iter().map(|u| snap(&space, u)).collect();
+    let mut out = Vec::new();
+    while out.len() < input.n {
+        let Some((cfg, u, acq, pred)) = pick(&model, &candidates, &taken, best) else { break };
+        let origin = if pred.score.mean > best { Origin::Optimizer } else { Origin::Exploration };
+        let hypothesis = format!(
+            "surrogate predicts objective {:+.2}% ± {:.2} vs baseline (best so far {:+.2}%), P(guardrails hold) {:.2}, expected improvement {:.3}; moves {}",
+            pred.score.mean,
+            pred.score.sd,
+            best,
+            pred.p_safe,
+            acq,
+            describe_move(&space, input.incumbent, &cfg)
+        );
+        model.believe(&u, pred.score.mean);
+        taken.push(u);
+        out.push(Suggestion { config: cfg, origin, hypothesis });
+    }
+    out
+}
+
+fn best_safe_mean(model: &Surrogate, space: &Space, input: &SearchInput) -> f64 {
+    input
+        .observations
+        .iter()
+        .map(|o| model.predict(&space.to_unit(&o.config)))
+        .filter(|p| p.p_safe >= 0.5)
+        .map(|p| p.score.mean)
+        .fold(0.0, f64::max)
+}
+
+type Pick = (Configuration, Vec<f64>, f64, super::surrogate::Prediction);
+
+fn pick(model: &Surrogate, candidates: &[(Configuration, Vec<f64>)], taken: &[Vec<f64>], best: f64) -> Option<Pick> {
+    let dim = candidates.first().map_or(1, |c| c.1.len()).max(1) as f64;
+    let far = |u: &Vec<f64>| {
+        taken.iter().all(|t| {
+            let d2: f64 = t.iter().zip(u).map(|(a, b)| (a - b).powi(2)).sum();
+            (d2 / dim).sqrt() > SAME_POINT
+        })
+    };
+    let mut best_pick: Option<Pick> = None;
+    for (cfg, u) in candidates.iter().filter(|(_, u)| far(u)) {
+        let pred = model.predict(u);
+        let acq = expected_improvement(pred.score, best) * pred.p_safe;
+        if best_pick.as_ref().map_or(true, |b| acq > b.2) {
+            best_pick = Some((cfg.clone(), u.clone(), acq, pred));
+        }
+    }
+    best_pick
+}

@@ -1,0 +1,129 @@
+//! The surrogate model of a task: one GP for the scalar objective and one per
+//! guardrail, all fitted on lifts against the production baseline. The Actor uses it to
+//! choose where to look, the Critic to predict guardrail risk; one model, so the two
+//! agents cannot disagree about what the data says.
+
+use super::gp::{norm_cdf, Gp, Posterior, Sample};
+use crate::protocol::Observation;
+use skillhub::{Guardrail, Limit, Space, TaskSpec};
+use std::collections::BTreeMap;
+
+/// Noise variance given to the baseline, whose lift against itself is 0 by definition.
+const BASELINE_NOISE: f64 = 1e-4;
+/// Prior spread of a lift (in %) before anything has been measured.
+const PRIOR_SD_PCT: f64 = 1.0;
+
+pub struct Surrogate {
+    score: Gp,
+    guards: Vec<GuardModel>,
+    samples: Vec<Sample>,
+}
+
+struct GuardModel {
+    rule: String,
+    gp: Gp,
+    /// The limit expressed as a lift against the baseline, %.
+    threshold_pct: f64,
+    higher_is_safe: bool,
+}
+
+/// Prediction at one point.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    pub score: Posterior,
+    /// Probability that every guardrail holds.
+    pub p_safe: f64,
+    /// Per guardrail: (rule, probability it holds).
+    pub guards: Vec<(String, f64)>,
+}
+
+/// A guardrail's limit as a lift in % against the baseline, or `None` when an absolute
+/// limit cannot be translated because the baseline mean is unknown.
+pub fn threshold_pct(g: &Guardrail, baseline_means: &BTreeMap<String, f64>) -> Option<f64> {
+    match g.limit {
+        Limit::MaxDropPct(p) => Some(-p),
+        Limit::MaxRisePct(p) => Some(p),
+        Limit::AtMost(v) | Limit::AtLeast(v) => {
+            let b = *baseline_means.get(&g.metric)?;
+            (b != 0.0).then(|| 100.0 * (v - b) / b.abs())
+        }
+    }
+}
+
+fn prior_sd(ys: &[f64]) -> f64 {
+    let n = ys.len() as f64;
+    if n < 2.0 {
+        return PRIOR_SD_PCT;
+    }
+    let mean = ys.iter().sum::<f64>() / n;
+    let var = ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    var.sqrt().max(PRIOR_SD_PCT)
+}
+
+fn fit(space: &Space, obs: &[Observation], value: impl Fn(&Observation) -> Option<(f64, f64)>, relevance: &[f64]) -> Option<(Gp, Vec<Sample>)> {
+    let mut samples = vec![Sample { x: space.to_unit(&space.baseline()), y: 0.0, noise_var: BASELINE_NOISE }];
+    for o in obs {
+        if let Some((y, se)) = value(o) {
+            if y.is_finite() && se.is_finite() {
+                samples.push(Sample { x: space.to_unit(&o.config), y, noise_var: (se * se).max(BASELINE_NOISE) });
+            }
+        }
+    }
+    let ys: Vec<f64> = samples.iter().map(|s| s.y).collect();
+    let sd = prior_sd(&ys);
+    let gp = Gp::fit_ml(&samples, 0.0, sd * sd, relevance)?;
+    Some((gp, samples))
+}
+
+/// Per-dimension relevance (mean 1) from a sensitivity map summing to 1.
+pub fn relevance(space: &Space, sensitivity: &BTreeMap<String, f64>) -> Vec<f64> {
+    let d = space.dim() as f64;
+    space
+        .params
+        .iter()
+        .map(|p| sensitivity.get(&p.name).map_or(1.0, |s| (s * d).clamp(0.25, 4.0)))
+        .collect()
+}
+
+impl Surrogate {
+    pub fn fit(task: &TaskSpec, obs: &[Observation], baseline_means: &BTreeMap<String, f64>, sensitivity: &BTreeMap<String, f64>) -> Option<Surrogate> {
+        let space = task.space();
+        let rel = relevance(&space, sensitivity);
+        let (score, samples) = fit(&space, obs, |o| Some((o.score.estimate, o.score_se)), &rel)?;
+        let mut guards = Vec::new();
+        for g in &task.guardrails {
+            let Some(threshold_pct) = threshold_pct(g, baseline_means) else { continue };
+            let metric = g.metric.clone();
+            let Some((gp, _)) = fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim())) else { continue };
+            guards.push(GuardModel { rule: g.describe(), gp, threshold_pct, higher_is_safe: g.higher_is_safe() });
+        }
+        Some(Surrogate { score, guards, samples })
+    }
+
+    pub fn predict(&self, u: &[f64]) -> Prediction {
+        let score = self.score.predict(u);
+        let guards: Vec<(String, f64)> = self
+            .guards
+            .iter()
+            .map(|g| {
+                let p = g.gp.predict(u);
+                let z = (p.mean - g.threshold_pct) / p.sd.max(1e-9);
+                (g.rule.clone(), if g.higher_is_safe { norm_cdf(z) } else { norm_cdf(-z) })
+            })
+            .collect();
+        let p_safe = guards.iter().map(|(_, p)| p).product();
+        Prediction { score, p_safe, guards }
+    }
+
+    /// The score GP refitted with one more (believed) sample, for batch selection.
+    pub fn believe(&mut self, u: &[f64], y: f64) {
+        self.samples.push(Sample { x: u.to_vec(), y, noise_var: BASELINE_NOISE });
+        if let Some(gp) = Gp::fit(&self.samples, self.score.hyper().clone()) {
+            self.score = gp;
+        }
+    }
+
+    pub fn length_scales(&self) -> &[f64] {
+        &self.score.hyper().length_scales
+    }
+}
