@@ -1,7 +1,16 @@
 //! The agents of rectune: the message protocol, the five agent actors, their built-in
 //! strategies and the statistics they use to read experiments.
 
+pub mod actor;
+pub mod agent;
+pub mod coordinator;
+pub mod critic;
+pub mod insight;
 pub mod journal;
+pub mod online;
 pub mod platform;
 pub mod protocol;
+pub mod readout;
+pub mod skill;
+pub mod stats;
 pub mod strategy;

@@ -157,6 +157,11 @@ pub struct ExperimentResult {
     pub srm_p_value: f64,
     pub arms: Vec<ArmResult>,
     pub confidence: f64,
+    /// Per-unit coefficient of variation of each metric in the control arm, which sizes
+    /// the next experiment.
+    pub cv: BTreeMap<String, f64>,
+    /// Why treatments could not be shipped regardless of their effects (SRM), if so.
+    pub blocked: Option<String>,
 }
 
 /// A configuration on the Pareto front of what has been measured.

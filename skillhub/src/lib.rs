@@ -4,8 +4,25 @@
 //! This crate also holds the task vocabulary (search space, objectives, guardrails),
 //! because a skill's requirement slot *is* a task's search space and objectives.
 
+pub mod actor;
+pub mod error;
+mod invariants;
+pub mod markdown;
+pub mod patch;
+pub mod seeds;
+pub mod skill;
 pub mod space;
+pub mod store;
 pub mod task;
 
+pub use actor::{ApplyPatch, GetHistory, GetSkill, ListSkills, Skillhub};
+pub use error::SkillError;
+pub use markdown::{parse_markdown, render_markdown, MarkdownError};
+pub use patch::{PatchError, PatchOp, SkillPatch};
+pub use seeds::{seed_skills, skill_from_task};
+pub use skill::{
+    EliteConfig, InitialConfig, NorthStar, Priors, Provenance, Requirement, Rule, RuleStatus, Skill, TaskContext,
+};
 pub use space::{Configuration, ParamKind, ParamSpec, Space, SpaceError, Value};
+pub use store::{Applied, HistoryEntry, SkillStore};
 pub use task::{Budget, Direction, Guardrail, Limit, Objective, TaskError, TaskSpec};

@@ -2,8 +2,10 @@
 //! `design/experiment-platform.md`, as Rust types, behind one trait. The in-process
 //! simulator and HTTP platforms both implement [`Platform`].
 
-mod contract;
+mod check;
+pub mod contract;
 
+pub use check::check_task;
 pub use contract::*;
 
 use futures::future::BoxFuture;

@@ -4,3 +4,8 @@ pub mod gp;
 pub mod random;
 pub mod search;
 pub mod surrogate;
+pub mod pareto;
+pub mod sensitivity;
+pub mod critique;
+pub mod learning;
+pub mod memory;

@@ -1,0 +1,104 @@
+//! The Critic agent: rejects invalid, unsafe or repeated candidates and keeps a
+//! diverse, promising subset, saying why for each.
+
+use crate::agent::{AgentError, AgentHandle};
+use crate::protocol::{Insight, Proposal, Verdict};
+use crate::strategy::critique::{review, CritiqueInput};
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use skillhub::{Configuration, TaskSpec};
+use std::sync::Arc;
+use tracing::{info, info_span, Instrument};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriticSettings {
+    /// Reject a candidate whose predicted probability of breaching a guardrail is above this.
+    #[serde(default = "default_risk")]
+    pub guardrail_risk_threshold: f64,
+}
+
+fn default_risk() -> f64 {
+    0.5
+}
+
+impl Default for CriticSettings {
+    fn default() -> Self {
+        Self { guardrail_risk_threshold: default_risk() }
+    }
+}
+
+/// Coordinator → Critic: judge a proposal.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Verdict, AgentError>")]
+pub struct Review {
+    pub task: Arc<TaskSpec>,
+    pub proposal: Proposal,
+    pub insight: Option<Arc<Insight>>,
+    pub control: Configuration,
+}
+
+pub struct CriticAgent {
+    settings: CriticSettings,
+    handle: AgentHandle,
+}
+
+impl CriticAgent {
+    pub fn new(settings: CriticSettings, handle: AgentHandle) -> Self {
+        Self { settings, handle }
+    }
+}
+
+impl Actor for CriticAgent {
+    type Context = Context<Self>;
+    fn started(&mut self, _: &mut Context<Self>) {
+        info!(agent = "critic", risk_threshold = self.settings.guardrail_risk_threshold, "agent started");
+    }
+}
+
+impl Supervised for CriticAgent {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.handle.stats.restarted();
+        info!(agent = "critic", "agent restarting; its memory is the Insight it is sent");
+    }
+}
+
+impl Handler<Review> for CriticAgent {
+    type Result = ResponseActFuture<Self, Result<Verdict, AgentError>>;
+
+    fn handle(&mut self, msg: Review, ctx: &mut Context<Self>) -> Self::Result {
+        let round = msg.proposal.round.clone();
+        let span = info_span!("message", agent = "critic", kind = "Review", round = %round);
+        if self.handle.chaos.strikes(round.round) {
+            span.in_scope(|| tracing::error!("injected crash while reviewing"));
+            ctx.stop();
+            return Box::pin(fut::ready(Err(AgentError::Crashed { agent: "critic", message: "Review" })));
+        }
+        let threshold = self.settings.guardrail_risk_threshold;
+        let work = async move {
+            let decisions = actix_rt::task::spawn_blocking(move || {
+                review(&CritiqueInput {
+                    task: &msg.task,
+                    candidates: &msg.proposal.candidates,
+                    insight: msg.insight.as_deref(),
+                    control: &msg.control,
+                    max_accept: msg.task.budget.arms_per_round as usize,
+                    risk_threshold: threshold,
+                })
+            })
+            .await
+            .map_err(|e| AgentError::Invalid(format!("review worker failed: {e}")))?;
+            for d in &decisions {
+                if d.accepted {
+                    info!(candidate = %d.candidate.id, reason = %d.reason, "accepted");
+                } else {
+                    info!(candidate = %d.candidate.id, reason = %d.reason, "rejected");
+                }
+            }
+            Ok(Verdict { round, decisions })
+        }
+        .instrument(span);
+        self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(fut::wrap_future(work))
+    }
+}

@@ -1,0 +1,97 @@
+//! The Insight agent: keeps the memory of every result and turns it into the elites,
+//! sensitivities, patterns and convergence signal the other agents act on.
+
+use crate::agent::{AgentError, AgentHandle};
+use crate::journal::{Journal, Step};
+use crate::protocol::{ExperimentResult, Insight};
+use crate::strategy::memory::{analyse, InsightSettings};
+use actix::prelude::*;
+use skillhub::TaskSpec;
+use std::sync::Arc;
+use tracing::{info, info_span, warn, Instrument};
+
+/// Online → Insight (through the coordinator): learn from one experiment.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Insight, AgentError>")]
+pub struct Analyse(pub ExperimentResult);
+
+pub struct InsightAgent {
+    task: Arc<TaskSpec>,
+    journal: Journal,
+    settings: InsightSettings,
+    handle: AgentHandle,
+    /// Every result read so far, in round order: the whole state, rebuilt from the
+    /// journal on (re)start.
+    results: Vec<ExperimentResult>,
+}
+
+impl InsightAgent {
+    pub fn new(task: Arc<TaskSpec>, journal: Journal, settings: InsightSettings, handle: AgentHandle) -> Self {
+        Self { task, journal, settings, handle, results: Vec::new() }
+    }
+
+    fn remember(&mut self, r: ExperimentResult) {
+        self.results.retain(|x| x.round.round != r.round.round);
+        self.results.push(r);
+        self.results.sort_by_key(|x| x.round.round);
+    }
+}
+
+impl Actor for InsightAgent {
+    type Context = Context<Self>;
+    fn started(&mut self, _: &mut Context<Self>) {
+        match self.journal.all::<ExperimentResult>(&self.task.id, Step::Result) {
+            Ok(all) => self.results = all.into_iter().map(|(_, r)| r).collect(),
+            Err(e) => warn!(agent = "insight", error = %e, "could not rebuild memory from the journal; starting empty"),
+        }
+        info!(agent = "insight", task = %self.task.id, results = self.results.len(), "agent started; memory rebuilt from the journal");
+    }
+}
+
+impl Supervised for InsightAgent {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.handle.stats.restarted();
+        self.results.clear();
+        info!(agent = "insight", "agent restarting; memory will be rebuilt from the journal");
+    }
+}
+
+impl Handler<Analyse> for InsightAgent {
+    type Result = ResponseActFuture<Self, Result<Insight, AgentError>>;
+
+    fn handle(&mut self, Analyse(result): Analyse, ctx: &mut Context<Self>) -> Self::Result {
+        let span = info_span!("message", agent = "insight", kind = "Analyse", round = %result.round);
+        if self.handle.chaos.strikes(result.round.round) {
+            span.in_scope(|| tracing::error!("injected crash while analysing"));
+            ctx.stop();
+            return Box::pin(fut::ready(Err(AgentError::Crashed { agent: "insight", message: "Analyse" })));
+        }
+        self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.remember(result);
+        let (task, results, settings) = (self.task.clone(), self.results.clone(), self.settings.clone());
+        let work = async move {
+            let insight = actix_rt::task::spawn_blocking(move || analyse(&task, &results, &settings))
+                .await
+                .map_err(|e| AgentError::Invalid(format!("analysis worker failed: {e}")))?;
+            log_insight(&insight);
+            Ok(insight)
+        }
+        .instrument(span);
+        Box::pin(fut::wrap_future(work))
+    }
+}
+
+fn log_insight(i: &Insight) {
+    if let Some(id) = &i.shipped {
+        info!(candidate = %id, reason = "significantly better than the control and non-inferior on every guardrail", "new incumbent");
+    }
+    let top: Vec<String> = i.sensitivity.iter().map(|(p, s)| format!("{p}={s:.2}")).collect();
+    info!(
+        elites = i.elites.len(),
+        observations = i.observations.len(),
+        sensitivity = %top.join(" "),
+        converged = i.converged,
+        reason = %i.convergence_reason,
+        "memory updated"
+    );
+}

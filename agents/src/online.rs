@@ -1,0 +1,234 @@
+//! The Online agent: turns a verdict into an A/B experiment on the platform, sizes it,
+//! launches it exactly once (journaled idempotency key), monitors it and reads it.
+
+use crate::agent::{AgentError, AgentHandle};
+use crate::journal::{Journal, Step};
+use crate::platform::{ArmSpec, ExperimentRead, LaunchRequest, Platform, PlatformError};
+use crate::protocol::{ExperimentResult, Verdict};
+use crate::readout::{readout, ArmPlan, ReadoutInput, Role};
+use crate::stats;
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use skillhub::{Configuration, TaskSpec};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, info_span, warn, Instrument};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnlineSettings {
+    /// Two-sided confidence of every interval; the ship rule's family-wise level is 1 - this.
+    pub confidence: f64,
+    /// Smallest relative effect on the first objective worth detecting, in %.
+    pub mde_pct: f64,
+    pub power: f64,
+    pub poll_interval_ms: u64,
+    /// Longest an experiment may run before the round fails.
+    pub timeout_s: u64,
+    /// Launch attempts on an unavailable platform before giving up.
+    pub launch_attempts: u32,
+}
+
+impl Default for OnlineSettings {
+    fn default() -> Self {
+        Self { confidence: 0.95, mde_pct: 0.5, power: 0.8, poll_interval_ms: 25, timeout_s: 600, launch_attempts: 5 }
+    }
+}
+
+/// Coordinator → Online: run the round's experiment.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<ExperimentResult, AgentError>")]
+pub struct RunExperiment {
+    pub run_id: String,
+    pub task: Arc<TaskSpec>,
+    pub verdict: Verdict,
+    pub control: Configuration,
+    pub control_id: Option<String>,
+    /// Per-metric coefficients of variation from the previous experiment, for sizing.
+    pub cv: BTreeMap<String, f64>,
+    pub seed: u64,
+}
+
+/// What is journaled before the platform sees a launch, so a restart re-sends it as is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchRecord {
+    pub key: String,
+    pub plan: Vec<ArmPlan>,
+    pub request: LaunchRequest,
+    pub sizing: String,
+}
+
+pub struct OnlineAgent {
+    platform: Arc<dyn Platform>,
+    journal: Journal,
+    settings: OnlineSettings,
+    handle: AgentHandle,
+}
+
+impl OnlineAgent {
+    pub fn new(platform: Arc<dyn Platform>, journal: Journal, settings: OnlineSettings, handle: AgentHandle) -> Self {
+        Self { platform, journal, settings, handle }
+    }
+}
+
+impl Actor for OnlineAgent {
+    type Context = Context<Self>;
+    fn started(&mut self, _: &mut Context<Self>) {
+        info!(agent = "online", confidence = self.settings.confidence, mde_pct = self.settings.mde_pct, "agent started");
+    }
+}
+
+impl Supervised for OnlineAgent {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.handle.stats.restarted();
+        info!(agent = "online", "agent restarting; launches resume from the journal");
+    }
+}
+
+/// Units per arm: what the power calculation asks for, capped by the budget.
+fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, treatments: usize) -> (u64, String) {
+    let cap = task.budget.units_per_arm;
+    let metric = &task.objectives[0].metric;
+    let Some(c) = cv.get(metric) else {
+        return (cap, format!("{cap} units per arm: budget cap (no variance of {metric} measured yet)"));
+    };
+    let alpha = (1.0 - s.confidence) / treatments.max(1) as f64;
+    match stats::units_per_arm(*c, s.mde_pct / 100.0, alpha, s.power) {
+        Ok(n) if n < cap => {
+            let n = n.max(cap / 10);
+            (n, format!("{n} units per arm: power {:.0}% for a {:.2}% effect on {metric} (cv {c:.2}) needs no more", s.power * 100.0, s.mde_pct))
+        }
+        Ok(n) => (cap, format!("{cap} units per arm: budget cap (detecting {:.2}% on {metric} at power {:.0}% would need {n})", s.mde_pct, s.power * 100.0)),
+        Err(e) => (cap, format!("{cap} units per arm: budget cap (power calculation failed: {e})")),
+    }
+}
+
+fn plan(msg: &RunExperiment, settings: &OnlineSettings) -> Result<LaunchRecord, AgentError> {
+    let baseline = msg.task.baseline();
+    let mut plan = vec![ArmPlan { arm_id: "control".into(), role: Role::Control, candidate_id: msg.control_id.clone(), config: msg.control.clone(), traffic: 0.0 }];
+    if msg.control != baseline {
+        // Guardrails are limits against production: keep production in the experiment.
+        plan.push(ArmPlan { arm_id: "baseline".into(), role: Role::Baseline, candidate_id: None, config: baseline, traffic: 0.0 });
+    }
+    for (i, c) in msg.verdict.accepted().enumerate() {
+        plan.push(ArmPlan { arm_id: format!("t{}", i + 1), role: Role::Treatment, candidate_id: Some(c.id.clone()), config: c.config.clone(), traffic: 0.0 });
+    }
+    let treatments = plan.len() - 1;
+    if treatments == 0 {
+        return Err(AgentError::Invalid("the verdict accepted no candidate: nothing to test".into()));
+    }
+    let share = (10_000.0 / plan.len() as f64).floor() / 10_000.0;
+    plan.iter_mut().for_each(|a| a.traffic = share);
+    let (units, sizing) = size(&msg.task, &msg.cv, settings, treatments);
+    let request = LaunchRequest {
+        name: format!("{}/round-{}", msg.task.id, msg.verdict.round.round),
+        control_arm: "control".into(),
+        arms: plan.iter().map(|a| ArmSpec { arm_id: a.arm_id.clone(), traffic: a.traffic, config: a.config.clone() }).collect(),
+        units_per_arm: units,
+        seed: Some(msg.seed),
+    };
+    let key = format!("{}/{}/round-{}", msg.run_id, msg.task.id, msg.verdict.round.round);
+    Ok(LaunchRecord { key, plan, request, sizing })
+}
+
+async fn launch(platform: &Arc<dyn Platform>, rec: &LaunchRecord, attempts: u32) -> Result<String, AgentError> {
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=attempts.max(1) {
+        match platform.launch(rec.key.clone(), rec.request.clone()).await {
+            Ok(l) => return Ok(l.experiment_id),
+            Err(PlatformError::Unavailable(why)) if attempt < attempts => {
+                warn!(attempt, %why, "platform unavailable; retrying the launch with the same idempotency key");
+                actix::clock::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AgentError::Invalid("launch attempts exhausted".into()))
+}
+
+async fn wait(platform: &Arc<dyn Platform>, id: &str, s: &OnlineSettings) -> Result<ExperimentRead, AgentError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(s.timeout_s);
+    loop {
+        match platform.read(id.to_string()).await {
+            Ok(r) if r.status.is_final() => return Ok(r),
+            Ok(_) | Err(PlatformError::Unavailable(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = platform.stop(id.to_string()).await;
+            return Err(AgentError::Timeout(id.to_string()));
+        }
+        actix::clock::sleep(Duration::from_millis(s.poll_interval_ms)).await;
+    }
+}
+
+async fn run(platform: Arc<dyn Platform>, journal: Journal, s: OnlineSettings, msg: RunExperiment) -> Result<ExperimentResult, AgentError> {
+    let (task_id, round) = (msg.task.id.clone(), msg.verdict.round.round);
+    let rec = match journal.get::<LaunchRecord>(&task_id, round, Step::Launch)? {
+        Some(rec) => {
+            info!(key = %rec.key, "resuming a journaled launch with its idempotency key");
+            rec
+        }
+        None => {
+            let rec = plan(&msg, &s)?;
+            journal.put(&task_id, round, Step::Launch, &rec).await?;
+            rec
+        }
+    };
+    info!(key = %rec.key, arms = rec.plan.len(), sizing = %rec.sizing, "launching experiment");
+    let experiment_id = launch(&platform, &rec, s.launch_attempts).await?;
+    journal.put(&task_id, round, Step::Launched, &experiment_id).await?;
+    let read = wait(&platform, &experiment_id, &s).await?;
+    if read.status == crate::platform::ExperimentStatus::Failed {
+        return Err(AgentError::Invalid(format!("experiment {experiment_id} failed: {}", read.error.unwrap_or_default())));
+    }
+    let result = readout(&ReadoutInput {
+        task: &msg.task,
+        round: msg.verdict.round.clone(),
+        experiment_id,
+        key: rec.key.clone(),
+        units_per_arm: rec.request.units_per_arm,
+        read: &read,
+        plan: &rec.plan,
+        confidence: s.confidence,
+    })
+    .map_err(AgentError::Invalid)?;
+    log_result(&result);
+    Ok(result)
+}
+
+fn log_result(r: &ExperimentResult) {
+    if let Some(why) = &r.blocked {
+        warn!(experiment = %r.experiment_id, reason = %why, "experiment blocked");
+    }
+    for a in r.arms.iter().filter(|a| !a.vs_control.is_empty()) {
+        let s = a.score_vs_control;
+        info!(
+            experiment = %r.experiment_id,
+            arm = %a.arm_id,
+            candidate = a.candidate_id.as_deref().unwrap_or("-"),
+            objective_vs_control = format!("{:+.2}% [{:+.2}, {:+.2}]", s.estimate, s.low, s.high),
+            shippable = a.shippable,
+            guardrails = %a.guardrails.iter().map(|g| g.reason.clone()).collect::<Vec<_>>().join("; "),
+            "arm read"
+        );
+    }
+}
+
+impl Handler<RunExperiment> for OnlineAgent {
+    type Result = ResponseActFuture<Self, Result<ExperimentResult, AgentError>>;
+
+    fn handle(&mut self, msg: RunExperiment, ctx: &mut Context<Self>) -> Self::Result {
+        let span = info_span!("message", agent = "online", kind = "RunExperiment", round = %msg.verdict.round);
+        if self.handle.chaos.strikes(msg.verdict.round.round) {
+            span.in_scope(|| tracing::error!("injected crash while running the experiment"));
+            ctx.stop();
+            return Box::pin(fut::ready(Err(AgentError::Crashed { agent: "online", message: "RunExperiment" })));
+        }
+        self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let work = run(self.platform.clone(), self.journal.clone(), self.settings.clone(), msg).instrument(span);
+        Box::pin(fut::wrap_future(work))
+    }
+}

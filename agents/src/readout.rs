@@ -1,0 +1,196 @@
+//! Reading one experiment: from the platform's sufficient statistics to an
+//! [`ExperimentResult`] with effects, intervals, guardrail verdicts and the ship rule.
+//!
+//! Ship rule: a treatment may replace the incumbent only if the task's objective is
+//! significantly better than the control after a Holm correction across the round's
+//! treatments, every guardrail is shown non-inferior against the production baseline,
+//! and the traffic split passed the sample-ratio check.
+
+use crate::platform::{ExperimentRead, MetricData};
+use crate::protocol::{ArmResult, ExperimentResult, GuardrailStatus, Interval, MetricEstimate, RoundRef};
+use crate::stats;
+use skillhub::{Configuration, TaskSpec};
+use std::collections::BTreeMap;
+
+/// p-value below which a sample-ratio mismatch blocks every conclusion.
+pub const SRM_ALPHA: f64 = 0.001;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Control,
+    Baseline,
+    Treatment,
+}
+
+/// How an arm of the launch maps back to the protocol.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ArmPlan {
+    pub arm_id: String,
+    pub role: Role,
+    pub candidate_id: Option<String>,
+    pub config: Configuration,
+    pub traffic: f64,
+}
+
+pub struct ReadoutInput<'a> {
+    pub task: &'a TaskSpec,
+    pub round: RoundRef,
+    pub experiment_id: String,
+    pub key: String,
+    pub units_per_arm: u64,
+    pub read: &'a ExperimentRead,
+    pub plan: &'a [ArmPlan],
+    pub confidence: f64,
+}
+
+type Metrics<'a> = &'a BTreeMap<String, MetricData>;
+
+fn estimates(task: &TaskSpec, t: Metrics, r: Metrics, confidence: f64) -> Vec<MetricEstimate> {
+    task.metrics()
+        .iter()
+        .filter_map(|m| {
+            let e = stats::compare(t.get(m)?, r.get(m)?, confidence).ok()?;
+            Some(e.to_estimate(m))
+        })
+        .collect()
+}
+
+/// The objective's interval, its standard error and p-value from per-metric lifts.
+fn score(task: &TaskSpec, est: &[MetricEstimate], confidence: f64) -> (Interval, f64, f64) {
+    let lifts: BTreeMap<String, stats::LiftPct> = est
+        .iter()
+        .map(|e| (e.metric.clone(), stats::LiftPct { estimate: e.lift_pct.estimate, std_err: e.std_err_pct }))
+        .collect();
+    let se: f64 = task
+        .objectives
+        .iter()
+        .filter_map(|o| lifts.get(&o.metric).map(|l| o.weight * l.std_err))
+        .sum();
+    let zero = Interval { estimate: 0.0, low: 0.0, high: 0.0 };
+    let interval = stats::score_interval(task, &lifts, confidence).unwrap_or(zero);
+    let p = if se > 0.0 { stats::two_sided_p_normal(interval.estimate / se).unwrap_or(1.0) } else { 1.0 };
+    (interval, se, p)
+}
+
+/// Holm's step-down correction: which of `p` are significant at family-wise `alpha`.
+pub fn holm(p: &[f64], alpha: f64) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
+    let mut out = vec![false; p.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        if p[i] > alpha / (p.len() - rank) as f64 {
+            break;
+        }
+        out[i] = true;
+    }
+    out
+}
+
+fn arm_data<'a>(read: &'a ExperimentRead, arm_id: &str) -> Option<&'a crate::platform::ArmRead> {
+    read.arms.iter().find(|a| a.arm_id == arm_id)
+}
+
+/// Builds the result; `Err` names what is missing from the platform's answer.
+pub fn readout(input: &ReadoutInput) -> Result<ExperimentResult, String> {
+    let find = |role: Role| input.plan.iter().find(|a| a.role == role);
+    let control_plan = find(Role::Control).ok_or("the launch plan has no control arm")?;
+    let control = arm_data(input.read, &control_plan.arm_id).ok_or_else(|| format!("platform read lacks arm `{}`", control_plan.arm_id))?;
+    let baseline = match find(Role::Baseline) {
+        Some(p) => arm_data(input.read, &p.arm_id).ok_or_else(|| format!("platform read lacks arm `{}`", p.arm_id))?,
+        None => control,
+    };
+    let srm_p_value = srm(input);
+    let blocked = (srm_p_value < SRM_ALPHA).then(|| format!("sample-ratio mismatch (p = {srm_p_value:.2e} < {SRM_ALPHA}): no conclusion is drawn"));
+    let mut arms = Vec::new();
+    for plan in input.plan.iter().filter(|p| p.role != Role::Baseline) {
+        let data = arm_data(input.read, &plan.arm_id).ok_or_else(|| format!("platform read lacks arm `{}`", plan.arm_id))?;
+        arms.push(arm_result(input, plan, data, control, baseline));
+    }
+    apply_ship_rule(&mut arms, 1.0 - input.confidence, blocked.is_some());
+    let cv = input
+        .task
+        .metrics()
+        .into_iter()
+        .filter_map(|m| {
+            let s = stats::summarize(control.metrics.get(&m)?).ok()?;
+            Some((m, s.cv()?))
+        })
+        .collect();
+    Ok(ExperimentResult {
+        round: input.round.clone(),
+        experiment_id: input.experiment_id.clone(),
+        idempotency_key: input.key.clone(),
+        control: control_plan.config.clone(),
+        units_per_arm: input.units_per_arm,
+        srm_p_value,
+        arms,
+        confidence: input.confidence,
+        cv,
+        blocked,
+    })
+}
+
+fn srm(input: &ReadoutInput) -> f64 {
+    let units: Vec<u64> = input.plan.iter().map(|p| arm_data(input.read, &p.arm_id).map_or(0, |a| a.units)).collect();
+    let shares: Vec<f64> = input.plan.iter().map(|p| p.traffic).collect();
+    stats::srm_p_value(&units, &shares).unwrap_or(1.0)
+}
+
+fn arm_result(input: &ReadoutInput, plan: &ArmPlan, data: &crate::platform::ArmRead, control: &crate::platform::ArmRead, baseline: &crate::platform::ArmRead) -> ArmResult {
+    let is_control = plan.role == Role::Control;
+    let vs_control = if is_control { Vec::new() } else { estimates(input.task, &data.metrics, &control.metrics, input.confidence) };
+    let vs_baseline = if std::ptr::eq(data, baseline) { Vec::new() } else { estimates(input.task, &data.metrics, &baseline.metrics, input.confidence) };
+    let (score_vs_control, score_se_vs_control, score_p_vs_control) = score(input.task, &vs_control, input.confidence);
+    let (score_vs_baseline, score_se_vs_baseline, _) = score(input.task, &vs_baseline, input.confidence);
+    let alpha = 1.0 - input.confidence;
+    let guardrails = input
+        .task
+        .guardrails
+        .iter()
+        .filter_map(|g| {
+            let (t, b) = (data.metrics.get(&g.metric)?, baseline.metrics.get(&g.metric)?);
+            Some(stats::guardrail_verdict(g, t, b, alpha))
+        })
+        .collect();
+    ArmResult {
+        arm_id: plan.arm_id.clone(),
+        candidate_id: plan.candidate_id.clone(),
+        config: plan.config.clone(),
+        units: data.units,
+        vs_control,
+        vs_baseline,
+        score_vs_control,
+        score_vs_baseline,
+        score_se_vs_control,
+        score_se_vs_baseline,
+        score_p_vs_control,
+        guardrails,
+        shippable: false,
+    }
+}
+
+fn apply_ship_rule(arms: &mut [ArmResult], alpha: f64, blocked: bool) {
+    let treatments: Vec<usize> = (0..arms.len()).filter(|i| !arms[*i].vs_control.is_empty()).collect();
+    let p: Vec<f64> = treatments.iter().map(|i| arms[*i].score_p_vs_control).collect();
+    let significant = holm(&p, alpha);
+    for (k, &i) in treatments.iter().enumerate() {
+        let a = &mut arms[i];
+        let safe = a.guardrails.iter().all(|g| g.status == GuardrailStatus::Holds);
+        a.shippable = !blocked && significant[k] && a.score_vs_control.estimate > 0.0 && safe;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holm_steps_down_and_stops_at_the_first_failure() {
+        // alpha 0.05, m = 3: thresholds 0.0167, 0.025, 0.05 in p order.
+        assert_eq!(holm(&[0.01, 0.04, 0.02], 0.05), vec![true, true, true]);
+        assert_eq!(holm(&[0.01, 0.04, 0.03], 0.05), vec![true, false, false]);
+        assert_eq!(holm(&[0.02, 0.001], 0.05), vec![true, true]);
+        assert_eq!(holm(&[0.06, 0.001], 0.05), vec![false, true]);
+    }
+}
