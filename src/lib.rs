@@ -1,4 +1,10 @@
 //! rectune's runtime: command line, configuration, wiring and supervision of the agents,
 //! the experiment platforms, the run summary and the log stream.
 
+pub mod cli;
+pub mod commands;
 pub mod platform;
+pub mod runtime;
+pub mod settings;
+pub mod summary;
+pub mod telemetry;

@@ -32,6 +32,8 @@ pub struct Propose {
     pub insight: Option<Arc<Insight>>,
     pub skill: Option<Arc<Skill>>,
     pub seed: u64,
+    /// The Critic's guardrail-risk threshold: proposing above it would be wasted.
+    pub max_risk: f64,
 }
 
 pub struct ActorAgent {
@@ -79,6 +81,7 @@ fn propose(reasoning: ActorReasoning, msg: &Propose) -> Vec<search::Suggestion> 
         region: &region,
         n: msg.n,
         seed: msg.seed,
+        max_risk: msg.max_risk,
     })
 }
 

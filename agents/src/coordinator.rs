@@ -35,6 +35,8 @@ pub struct RunPlan {
     pub step_timeout: Duration,
     /// Candidates asked of the Actor per arm the budget allows, so the Critic can choose.
     pub proposal_factor: f64,
+    /// The Critic's guardrail-risk threshold, shared with the Actor.
+    pub max_risk: f64,
 }
 
 /// What one round did, for the progress line and the summary.
@@ -195,6 +197,7 @@ impl Coordinator {
             insight: insight.clone(),
             skill: self.skill(round).await?,
             seed: derive_seed(self.plan.seed, 1, round),
+            max_risk: self.plan.max_risk,
         };
         let p: Proposal = call(&self.peers.actor, msg, round, "actor", self.plan.step_timeout).await?;
         self.journal.put(task, round, Step::Proposal, &p).await?;

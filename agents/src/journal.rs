@@ -3,7 +3,7 @@
 //!
 //! Keys are `<task>/<round, zero-padded>/<step>`, so a prefix scan returns a task's
 //! rounds in order. Every write is flushed before the call returns: a step the caller
-//! saw acknowledged survives a crash.
+//! saw acknowledged survives a crash (see `skillhub::durable` for how it is flushed).
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -137,7 +137,7 @@ impl Journal {
     async fn put_key<T: Serialize>(&self, key: &str, value: &T) -> Result<(), JournalError> {
         let raw = serde_json::to_vec(value).map_err(|source| JournalError::Corrupt { key: key.to_string(), source })?;
         self.tree.insert(key, raw)?;
-        self.db.flush_async().await?;
+        skillhub::durable::flush(&self.db).await?;
         Ok(())
     }
 }

@@ -46,13 +46,24 @@ pub struct ReadoutInput<'a> {
 
 type Metrics<'a> = &'a BTreeMap<String, MetricData>;
 
+/// Compares one metric of two arms, with CUPED (pre-period regression adjustment,
+/// theta pooled over the two arms) when both carry pre-period sums: it removes the
+/// variance users bring with them and leaves the treatment effect unbiased.
+fn compare(t: &MetricData, r: &MetricData, confidence: f64) -> Option<stats::Effect> {
+    if let Ok(adjusted) = stats::cuped_adjust(&[t, r]) {
+        if let [at, ar] = adjusted.as_slice() {
+            if let Ok(e) = stats::compare_summaries(at, ar, confidence) {
+                return Some(e);
+            }
+        }
+    }
+    stats::compare(t, r, confidence).ok()
+}
+
 fn estimates(task: &TaskSpec, t: Metrics, r: Metrics, confidence: f64) -> Vec<MetricEstimate> {
     task.metrics()
         .iter()
-        .filter_map(|m| {
-            let e = stats::compare(t.get(m)?, r.get(m)?, confidence).ok()?;
-            Some(e.to_estimate(m))
-        })
+        .filter_map(|m| Some(compare(t.get(m)?, r.get(m)?, confidence)?.to_estimate(m)))
         .collect()
 }
 

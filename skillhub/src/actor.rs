@@ -66,7 +66,7 @@ pub struct GetHistory {
 /// A root span per message, linked to the sender's span, so a long run does not
 /// grow one endless trace.
 fn message_span(span: Span) -> Span {
-    span.follows_from(&Span::current());
+    span.follows_from(Span::current());
     span
 }
 

@@ -3,7 +3,7 @@
 //! the same error for the same mistake.
 
 use crate::patch::PatchError;
-use crate::skill::{Rule, RuleStatus, Skill, EliteConfig, MAX_PRIOR_CONFIDENCE, PRIOR_EVIDENCE_PREFIX};
+use crate::skill::{EliteConfig, Rule, RuleStatus, Skill, MAX_PRIOR_CONFIDENCE, PRIOR_EVIDENCE_PREFIX};
 use crate::space::{ParamKind, ParamSpec};
 use std::collections::BTreeMap;
 
@@ -112,7 +112,8 @@ pub(crate) fn check_sensitivity(skill: &Skill, sensitivity: &BTreeMap<String, f6
 pub(crate) fn check_elites(skill: &Skill, elites: &[EliteConfig]) -> Result<(), PatchError> {
     let space = skill.space();
     for (i, e) in elites.iter().enumerate() {
-        let invalid = |field: &str, problem: String| PatchError::InvalidPriors { field: format!("elites[{i}].{field}"), problem };
+        let invalid =
+            |field: &str, problem: String| PatchError::InvalidPriors { field: format!("elites[{i}].{field}"), problem };
         if e.experiment_id.trim().is_empty() || e.experiment_id.starts_with(PRIOR_EVIDENCE_PREFIX) {
             return Err(invalid("experiment_id", "name the experiment that measured this configuration".into()));
         }
@@ -159,5 +160,5 @@ pub(crate) fn check_region(skill: &Skill, name: &str, min: f64, max: f64) -> Res
 
 /// True when the region for `name` still contains the configuration's value.
 pub(crate) fn region_contains(region: (f64, f64), value: Option<f64>) -> bool {
-    value.map_or(true, |v| region.0 <= v && v <= region.1)
+    !matches!(value, Some(v) if v < region.0 || v > region.1)
 }

@@ -5,6 +5,7 @@
 //! because a skill's requirement slot *is* a task's search space and objectives.
 
 pub mod actor;
+pub mod durable;
 pub mod error;
 mod invariants;
 pub mod markdown;

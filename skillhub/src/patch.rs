@@ -30,14 +30,27 @@ pub enum PatchOp {
     Create(Box<Skill>),
     /// Add a rule; the Skillhub stamps `created_in_version`.
     AppendRule(Rule),
-    RetireRule { rule_id: String, reason: String },
+    RetireRule {
+        rule_id: String,
+        reason: String,
+    },
     /// Set the search region of a float or int parameter (replacing an earlier one).
-    NarrowSpace { parameter: String, min: f64, max: f64 },
+    NarrowSpace {
+        parameter: String,
+        min: f64,
+        max: f64,
+    },
     /// Ship a new starting configuration. Regions that no longer contain it are
     /// dropped: a region that excludes the best known configuration is stale.
-    SetBaseline { config: Configuration, source: String },
+    SetBaseline {
+        config: Configuration,
+        source: String,
+    },
     /// Replace the sensitivity and elite priors (the region is kept).
-    SetPriors { sensitivity: BTreeMap<String, f64>, elites: Vec<EliteConfig> },
+    SetPriors {
+        sensitivity: BTreeMap<String, f64>,
+        elites: Vec<EliteConfig>,
+    },
     /// Stop serving the skill for tuning; no later patch is accepted.
     Deprecate,
 }
@@ -66,7 +79,9 @@ pub enum PatchError {
     EmptyReason { patch_id: String },
     #[error("patch.author needs an agent and a model (\"builtin\" or a model name)")]
     NoAuthor,
-    #[error("patch.task_id is `{patch_task}` but the skill is `{skill_task}`: address the patch to the skill it changes")]
+    #[error(
+        "patch.task_id is `{patch_task}` but the skill is `{skill_task}`: address the patch to the skill it changes"
+    )]
     TaskMismatch { patch_task: String, skill_task: String },
     #[error("skill `{task_id}` already exists at version {version}: Create only makes new skills; change it with another op")]
     AlreadyExists { task_id: String, version: u64 },
@@ -148,7 +163,10 @@ impl SkillPatch {
 
     fn check_target(&self, skill: &Skill) -> Result<(), PatchError> {
         if skill.task_id != self.task_id {
-            return Err(PatchError::TaskMismatch { patch_task: self.task_id.clone(), skill_task: skill.task_id.clone() });
+            return Err(PatchError::TaskMismatch {
+                patch_task: self.task_id.clone(),
+                skill_task: skill.task_id.clone(),
+            });
         }
         Ok(())
     }
@@ -259,8 +277,6 @@ fn set_baseline(next: &mut Skill, config: &Configuration, source: &str) -> Resul
         return Err(PatchError::EmptySource);
     }
     next.initial_config = InitialConfig { source: source.to_string(), config: config.clone() };
-    next.priors
-        .region
-        .retain(|name, region| region_contains(*region, config.get(name).and_then(|v| v.as_f64())));
+    next.priors.region.retain(|name, region| region_contains(*region, config.get(name).and_then(|v| v.as_f64())));
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use crate::error::SkillError;
 use crate::markdown::parse_markdown;
-use crate::skill::{TaskContext, InitialConfig, NorthStar, Priors, Requirement, Skill, DEFAULT_TOOLS};
+use crate::skill::{InitialConfig, NorthStar, Priors, Requirement, Skill, TaskContext, DEFAULT_TOOLS};
 use crate::task::TaskSpec;
 
 /// The seed documents, by file name.

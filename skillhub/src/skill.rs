@@ -227,9 +227,7 @@ impl Skill {
         }
         self.validate_requirement().map_err(|p| invalid("requirement.params", p))?;
         self.validate_north_star().map_err(|p| invalid("north_star", p))?;
-        self.space()
-            .check(&self.initial_config.config)
-            .map_err(|e| invalid("initial_config.config", e.to_string()))?;
+        self.space().check(&self.initial_config.config).map_err(|e| invalid("initial_config.config", e.to_string()))?;
         if self.initial_config.source.trim().is_empty() {
             return Err(invalid("initial_config.source", "say where the configuration came from".into()));
         }

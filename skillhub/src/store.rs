@@ -7,6 +7,8 @@
 //!   with `duplicate: true` and changes nothing;
 //! - [`SkillStore::apply`] returns only after the write is flushed to disk.
 //!
+//! Reads see a committed patch at once, even while its flush is still running.
+//!
 //! The store never opens a database: the runtime opens one `sled::Db` per process and
 //! shares it with the run journal, so the trees here are namespaced.
 
@@ -102,9 +104,9 @@ impl SkillStore {
             })
     }
 
+    /// Makes every applied patch durable (see [`crate::durable`]).
     pub(crate) async fn flush(&self) -> Result<(), SkillError> {
-        self.db.flush_async().await?;
-        Ok(())
+        crate::durable::flush(&self.db).await.map_err(SkillError::from)
     }
 
     /// The current version of a task's skill.
@@ -218,7 +220,5 @@ fn history_key_name(task_id: &str, key: &[u8]) -> String {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

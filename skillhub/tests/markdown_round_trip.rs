@@ -47,10 +47,7 @@ fn rule_text_that_looks_like_markdown_structure_round_trips() {
 fn parse_errors_name_the_section() {
     let doc = render_markdown(&common::seed("rank-fusion")).expect("render");
     let missing = doc.replace("## 5. Domain knowledge", "## 5. Domain lore");
-    assert_eq!(
-        parse_markdown(&missing).unwrap_err(),
-        MarkdownError::MissingSection { section: "5. Domain knowledge" }
-    );
+    assert_eq!(parse_markdown(&missing).unwrap_err(), MarkdownError::MissingSection { section: "5. Domain knowledge" });
     let bad_toml = doc.replace("confidence = 0.3", "confidence = \"high\"");
     let err = parse_markdown(&bad_toml).unwrap_err();
     assert!(matches!(err, MarkdownError::Toml { section: "5. Domain knowledge", .. }), "{err}");

@@ -49,7 +49,8 @@ async fn a_corrupt_skill_record_is_a_typed_error_naming_the_key() {
     let store = SkillStore::open(&db).expect("store");
     store.apply(&create_rank_fusion()).await.expect("create");
     db.open_tree(TREE_SKILLS).expect("tree").insert("rank-fusion", &b"{not json"[..]).expect("insert");
-    let is_corrupt = |r: &SkillError| matches!(r, SkillError::Corrupt { tree: "skills", key, .. } if key == "rank-fusion");
+    let is_corrupt =
+        |r: &SkillError| matches!(r, SkillError::Corrupt { tree: "skills", key, .. } if key == "rank-fusion");
     assert!(store.get("rank-fusion").as_ref().is_err_and(is_corrupt));
     assert!(store.list().as_ref().is_err_and(is_corrupt));
     let p = patch("rank-fusion/r3/p1", PatchOp::AppendRule(measured_rule("r3-1")));

@@ -26,6 +26,8 @@ pub struct SearchInput<'a> {
     pub region: &'a BTreeMap<String, (f64, f64)>,
     pub n: usize,
     pub seed: u64,
+    /// Largest predicted guardrail-breach probability worth proposing (the Critic's).
+    pub max_risk: f64,
 }
 
 /// A proposed configuration with the numbers behind it.
@@ -75,19 +77,39 @@ fn snap(space: &Space, u: &[f64]) -> (Configuration, Vec<f64>) {
     (cfg, snapped)
 }
 
+/// Half-width of the trust region around the incumbent and the best points, in unit
+/// coordinates: small while little is known (production traffic should not see wild
+/// configurations before the surrogate has data), widening with every measured round.
+pub fn trust_radius(observations: &[Observation]) -> f64 {
+    let mut rounds: Vec<u32> = observations.iter().map(|o| o.round).collect();
+    rounds.sort_unstable();
+    rounds.dedup();
+    (0.15 * 1.6f64.powi(rounds.len() as i32)).clamp(0.15, 0.5)
+}
+
 fn pool(input: &SearchInput, space: &Space, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
     let b = bounds(space, input.region);
+    let radius = trust_radius(input.observations);
     let mut centres = vec![space.to_unit(input.incumbent)];
     let mut best: Vec<&Observation> = input.observations.iter().filter(|o| o.safe).collect();
     best.sort_by(|a, z| z.score.estimate.total_cmp(&a.score.estimate));
     centres.extend(best.iter().take(3).map(|o| space.to_unit(&o.config)));
     let mut out = Vec::with_capacity(POOL_UNIFORM + POOL_LOCAL);
-    for _ in 0..POOL_UNIFORM {
-        out.push(b.iter().map(|(lo, hi)| lo + rng.gen::<f64>() * (hi - lo)).collect());
+    for i in 0..POOL_UNIFORM {
+        let c = &centres[i % centres.len()];
+        out.push(
+            c.iter()
+                .zip(&b)
+                .map(|(x, (lo, hi))| {
+                    let (l, h) = ((x - radius).max(*lo), (x + radius).min(*hi));
+                    l + rng.gen::<f64>() * (h - l).max(0.0)
+                })
+                .collect(),
+        );
     }
     for i in 0..POOL_LOCAL {
         let c = &centres[i % centres.len()];
-        let step = [0.05, 0.12, 0.25][i % 3];
+        let step = radius * [0.2, 0.45, 0.8][i % 3];
         out.push(c.iter().zip(&b).map(|(x, (lo, hi))| (x + step * normal(rng)).clamp(*lo, *hi)).collect());
     }
     out
@@ -126,7 +148,7 @@ pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
     let candidates: Vec<(Configuration, Vec<f64>)> = pool(input, &space, &mut rng).iter().map(|u| snap(&space, u)).collect();
     let mut out = Vec::new();
     while out.len() < input.n {
-        let Some((cfg, u, acq, pred)) = pick(&model, &candidates, &taken, best) else { break };
+        let Some((cfg, u, acq, pred)) = pick(&model, &candidates, &taken, best, input.max_risk) else { break };
         let origin = if pred.score.mean > best { Origin::Optimizer } else { Origin::Exploration };
         let hypothesis = format!(
             "surrogate predicts objective {:+.2}% ± {:.2} vs baseline (best so far {:+.2}%), P(guardrails hold) {:.2}, expected improvement {:.3}; moves {}",
@@ -156,7 +178,7 @@ fn best_safe_mean(model: &Surrogate, space: &Space, input: &SearchInput) -> f64 
 
 type Pick = (Configuration, Vec<f64>, f64, super::surrogate::Prediction);
 
-fn pick(model: &Surrogate, candidates: &[(Configuration, Vec<f64>)], taken: &[Vec<f64>], best: f64) -> Option<Pick> {
+fn pick(model: &Surrogate, candidates: &[(Configuration, Vec<f64>)], taken: &[Vec<f64>], best: f64, max_risk: f64) -> Option<Pick> {
     let dim = candidates.first().map_or(1, |c| c.1.len()).max(1) as f64;
     let far = |u: &Vec<f64>| {
         taken.iter().all(|t| {
@@ -167,6 +189,9 @@ fn pick(model: &Surrogate, candidates: &[(Configuration, Vec<f64>)], taken: &[Ve
     let mut best_pick: Option<Pick> = None;
     for (cfg, u) in candidates.iter().filter(|(_, u)| far(u)) {
         let pred = model.predict(u);
+        if 1.0 - pred.p_safe > max_risk {
+            continue;
+        }
         let acq = expected_improvement(pred.score, best) * pred.p_safe;
         if best_pick.as_ref().map_or(true, |b| acq > b.2) {
             best_pick = Some((cfg.clone(), u.clone(), acq, pred));

@@ -1,9 +1,7 @@
 //! Builders shared by the Skillhub tests.
 #![allow(dead_code)]
 
-use skillhub::{
-    seed_skills, EliteConfig, PatchOp, Provenance, Rule, RuleStatus, Skill, SkillPatch, SkillStore, Value,
-};
+use skillhub::{seed_skills, EliteConfig, PatchOp, Provenance, Rule, RuleStatus, Skill, SkillPatch, SkillStore, Value};
 use std::collections::BTreeMap;
 
 pub fn seed(task_id: &str) -> Skill {
@@ -47,7 +45,10 @@ pub fn grown_skill() -> Skill {
     let mut skill = seed("rank-fusion");
     let patches = [
         patch("rank-fusion/r3/p1", PatchOp::AppendRule(measured_rule("r3-1"))),
-        patch("rank-fusion/r3/p2", PatchOp::RetireRule { rule_id: "seed-2".into(), reason: "r3-1 contradicts it".into() }),
+        patch(
+            "rank-fusion/r3/p2",
+            PatchOp::RetireRule { rule_id: "seed-2".into(), reason: "r3-1 contradicts it".into() },
+        ),
         patch("rank-fusion/r3/p3", PatchOp::NarrowSpace { parameter: "rank.w_dwell".into(), min: 0.1 + 0.2, max: 2.5 }),
         patch("rank-fusion/r3/p4", set_priors()),
     ];

@@ -1,0 +1,113 @@
+//! What each subcommand does; `main` only parses and reports.
+
+use crate::cli::{Cli, Command, RunArgs, SkillsAction};
+use crate::runtime::{self, RunError};
+use crate::settings::{Overrides, Settings, SettingsError};
+use crate::summary;
+use crate::telemetry;
+use skillhub::{render_markdown, seed_skills, SkillStore};
+use std::path::{Path, PathBuf};
+
+/// Every way a command can fail, each a one-line message for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Telemetry(#[from] telemetry::TelemetryError),
+    #[error("skillhub: {0}")]
+    Skillhub(#[from] skillhub::SkillError),
+    #[error("cannot write `{path}`: {reason}")]
+    Write { path: String, reason: String },
+    #[error("cannot render the skill as Markdown: {0}")]
+    Markdown(String),
+    #[error("no skill for task `{0}`; `rectune skills list` shows the tasks that have one")]
+    NoSkill(String),
+}
+
+fn markdown_err(e: skillhub::MarkdownError) -> CommandError {
+    CommandError::Markdown(e.to_string())
+}
+
+fn write(path: &Path, text: &str) -> Result<(), CommandError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| CommandError::Write { path: dir.display().to_string(), reason: e.to_string() })?;
+    }
+    std::fs::write(path, text).map_err(|e| CommandError::Write { path: path.display().to_string(), reason: e.to_string() })
+}
+
+pub fn execute(cli: Cli) -> Result<(), CommandError> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Skills { action, db } => skills(action, db),
+    }
+}
+
+fn run(args: RunArgs) -> Result<(), CommandError> {
+    let overrides = Overrides { task_file: args.task.clone(), db: args.db.clone(), seed: args.seed, rounds: args.rounds, log_file: args.log_file.clone() };
+    let settings = Settings::load(&overrides)?;
+    let _telemetry = telemetry::init(&settings.run.log_file, settings.run.log_stderr)?;
+    let budget = settings.task.budget.rounds;
+    if !args.quiet {
+        println!(
+            "rectune: tuning `{}` on {} ({} {}), {} rounds x {} arms x {} units; log stream: {}",
+            settings.task.id,
+            format!("{:?}", settings.platform.kind).to_lowercase(),
+            settings.platform.scenario,
+            settings.platform.model_version,
+            budget,
+            settings.task.budget.arms_per_round,
+            settings.task.budget.units_per_arm,
+            settings.run.log_file.display()
+        );
+    }
+    let quiet = args.quiet;
+    let summary = actix_rt::System::new().block_on(runtime::run(&settings, |r| {
+        if !quiet {
+            println!("{}", summary::progress_line(r, budget));
+        }
+    }))?;
+    println!("{}", summary::render(&summary));
+    if let Some(path) = &args.json_summary {
+        let json = serde_json::to_string_pretty(&summary).map_err(|e| CommandError::Write { path: path.display().to_string(), reason: e.to_string() })?;
+        write(path, &json)?;
+    }
+    Ok(())
+}
+
+fn skills(action: SkillsAction, db: Option<PathBuf>) -> Result<(), CommandError> {
+    let settings = Settings::load(&Overrides { db, ..Default::default() })?;
+    actix_rt::System::new().block_on(async move {
+        let db = runtime::open_db(&settings.run.db)?;
+        let store = SkillStore::open(&db)?;
+        store.load_seeds(&seed_skills()?).await?;
+        match action {
+            SkillsAction::List => {
+                for s in store.list()? {
+                    let active = s.active_rules().count();
+                    let state = if s.deprecated { "deprecated" } else { "active" };
+                    println!("{:<20} v{:<4} {state:<10} {active} active rules of {}  ({})", s.task_id, s.version, s.rules.len(), s.initial_config.source);
+                }
+            }
+            SkillsAction::Show { task } => {
+                let s = store.get(&task)?.ok_or(CommandError::NoSkill(task))?;
+                println!("{}", render_markdown(&s).map_err(markdown_err)?);
+            }
+            SkillsAction::Export { out, task } => {
+                let all = store.list()?;
+                let chosen: Vec<_> = all.iter().filter(|s| task.as_ref().map_or(true, |t| &s.task_id == t)).collect();
+                if let (Some(t), true) = (&task, chosen.is_empty()) {
+                    return Err(CommandError::NoSkill(t.clone()));
+                }
+                for s in chosen {
+                    let path = out.join(format!("{}.md", s.task_id));
+                    write(&path, &render_markdown(s).map_err(markdown_err)?)?;
+                    println!("wrote {}", path.display());
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,166 @@
+//! Wiring and supervision: opens the one database, builds the platform, starts every
+//! agent under an actix `Supervisor`, and hands the coordinator their recipients.
+
+use crate::settings::{PlatformKind, Settings};
+use crate::summary::{self, RunSummary};
+use agents::actor::ActorAgent;
+use agents::agent::{AgentHandle, Chaos};
+use agents::coordinator::{history, Coordinator, CoordinatorError, Peers, RoundReport, RunPlan};
+use agents::critic::CriticAgent;
+use agents::insight::InsightAgent;
+use agents::journal::{Journal, JournalError};
+use agents::online::OnlineAgent;
+use agents::platform::{check_task, Platform, PlatformError};
+use agents::skill::SkillAgent;
+use actix::Supervisor;
+use skillhub::{seed_skills, skill_from_task, PatchOp, Provenance, SkillPatch, SkillStore, Skillhub, TaskSpec};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::info;
+
+pub const AGENT_NAMES: [&str; 5] = ["actor", "critic", "online", "insight", "skill"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot open the database at `{path}`: {reason}; choose a writable --db path (and make sure no other rectune is using it)")]
+    Database { path: String, reason: String },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("skillhub: {0}")]
+    Skillhub(#[from] skillhub::SkillError),
+    #[error("platform: {0}")]
+    Platform(#[from] PlatformError),
+    #[error("{0}")]
+    Task(String),
+    #[error("the database already holds a run of task `{0}` with a different task definition; use another --db to start a new run")]
+    SpecChanged(String),
+    #[error(transparent)]
+    Coordinator(#[from] CoordinatorError),
+}
+
+/// Opens the process's one sled database.
+pub fn open_db(path: &Path) -> Result<sled::Db, RunError> {
+    let err = |reason: String| RunError::Database { path: path.display().to_string(), reason };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    }
+    sled::Config::new().path(path).open().map_err(|e| err(e.to_string()))
+}
+
+pub fn platform(settings: &Settings) -> Result<Arc<dyn Platform>, RunError> {
+    match settings.platform.kind {
+        PlatformKind::Sim => {
+            let scenario = crate::platform::sim::Scenario::load(&settings.platform.scenario, &settings.platform.model_version)
+                .map_err(|e| RunError::Task(format!("platform.scenario: {e}")))?;
+            Ok(Arc::new(crate::platform::sim::SimPlatform::new(scenario, Default::default())))
+        }
+    }
+}
+
+/// Loads the seed skills once and makes sure the task has a skill.
+async fn prepare_skills(store: &SkillStore, task: &TaskSpec) -> Result<(), RunError> {
+    let loaded = store.load_seeds(&seed_skills()?).await?;
+    if loaded > 0 {
+        info!(loaded, "seed skills loaded into a fresh Skillhub");
+    }
+    if store.get(&task.id)?.is_none() {
+        let patch = SkillPatch {
+            id: format!("create/{}", task.id),
+            task_id: task.id.clone(),
+            reason: "first run of a task without a seed skill".into(),
+            author: Provenance::new("runtime", "builtin", None),
+            op: PatchOp::Create(Box::new(skill_from_task(task))),
+        };
+        store.apply(&patch).await?;
+    }
+    Ok(())
+}
+
+/// Ties the run to its journal: the same task definition resumes, another is refused.
+async fn run_identity(journal: &Journal, settings: &Settings) -> Result<String, RunError> {
+    let task = &settings.task;
+    let mut comparable = task.clone();
+    comparable.budget.rounds = 0;
+    match journal.get_run::<TaskSpec>(&task.id, "spec")? {
+        Some(old) if old != comparable => return Err(RunError::SpecChanged(task.id.clone())),
+        Some(_) => {}
+        None => journal.put_run(&task.id, "spec", &comparable).await?,
+    }
+    if let Some(id) = journal.get_run::<String>(&task.id, "run_id")? {
+        return Ok(id);
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let id = format!("{}-{}-{nanos:x}", task.id, settings.run.seed);
+    journal.put_run(&task.id, "run_id", &id).await?;
+    Ok(id)
+}
+
+fn handles(settings: &Settings) -> BTreeMap<&'static str, AgentHandle> {
+    AGENT_NAMES
+        .iter()
+        .map(|name| {
+            let round = (settings.chaos.agent.as_deref() == Some(*name)).then_some(settings.chaos.round).flatten();
+            (*name, AgentHandle { stats: Default::default(), chaos: Chaos::at_round(round) })
+        })
+        .collect()
+}
+
+/// Starts the five agents and the Skillhub, each under its own supervisor.
+fn start_agents(settings: &Settings, task: Arc<TaskSpec>, journal: &Journal, store: SkillStore, platform: Arc<dyn Platform>, h: &BTreeMap<&'static str, AgentHandle>) -> Peers {
+    let a = &settings.agents;
+    let hub = Supervisor::start(move |_| Skillhub::new(store.clone()));
+    let (reasoning, ha) = (a.actor.reasoning, h["actor"].clone());
+    let actor = Supervisor::start(move |_| ActorAgent::new(reasoning, ha.clone()));
+    let (cs, hc) = (a.critic.clone(), h["critic"].clone());
+    let critic = Supervisor::start(move |_| CriticAgent::new(cs.clone(), hc.clone()));
+    let (os, ho, jo) = (a.online.clone(), h["online"].clone(), journal.clone());
+    let online = Supervisor::start(move |_| OnlineAgent::new(platform.clone(), jo.clone(), os.clone(), ho.clone()));
+    let (is, hi, ji) = (a.insight.clone(), h["insight"].clone(), journal.clone());
+    let insight = Supervisor::start(move |_| InsightAgent::new(task.clone(), ji.clone(), is.clone(), hi.clone()));
+    let (ls, hs, hub_a, hub_g) = (a.skill.clone(), h["skill"].clone(), hub.clone().recipient(), hub.clone().recipient());
+    let skill = Supervisor::start(move |_| SkillAgent::new(hub_a.clone(), hub_g.clone(), ls.clone(), hs.clone()));
+    Peers {
+        actor: actor.recipient(),
+        critic: critic.recipient(),
+        online: online.recipient(),
+        insight: insight.recipient(),
+        skill: skill.recipient(),
+        skills: hub.recipient(),
+    }
+}
+
+/// Runs the configured task to the end of its budget (or convergence) and summarises it.
+pub async fn run(settings: &Settings, mut on_round: impl FnMut(&RoundReport)) -> Result<RunSummary, RunError> {
+    let db = open_db(&settings.run.db)?;
+    let journal = Journal::open(&db)?;
+    let store = SkillStore::open(&db)?;
+    let platform = platform(settings)?;
+    check_task(&settings.task, platform.as_ref()).await.map_err(RunError::Task)?;
+    let task = Arc::new(settings.task.clone());
+    prepare_skills(&store, &task).await?;
+    let run_id = run_identity(&journal, settings).await?;
+    info!(run_id = %run_id, task = %task.id, "run starting");
+    let h = handles(settings);
+    let peers = start_agents(settings, task.clone(), &journal, store, platform.clone(), &h);
+    let plan = RunPlan {
+        run_id,
+        task: task.clone(),
+        seed: settings.run.seed,
+        step_timeout: Duration::from_secs(settings.run.step_timeout_s),
+        proposal_factor: settings.run.proposal_factor,
+        max_risk: settings.agents.critic.guardrail_risk_threshold,
+    };
+    let outcome = Coordinator::new(plan, peers, journal.clone()).run(&mut on_round).await?;
+    let rounds = history(&journal, &task.id)?;
+    let restarts = h.iter().map(|(n, h)| (n.to_string(), h.stats.restarts())).collect();
+    let oracle = platform.oracle();
+    let task_for_truth = task.clone();
+    let summary = actix_rt::task::spawn_blocking(move || summary::build(&task_for_truth, &outcome, &rounds, oracle.as_deref(), restarts))
+        .await
+        .map_err(|e| RunError::Task(format!("summary worker failed: {e}")))?;
+    skillhub::durable::flush(&db).await.map_err(|e| RunError::Database { path: settings.run.db.display().to_string(), reason: e.to_string() })?;
+    Ok(summary)
+}
+

@@ -1,0 +1,78 @@
+//! Bad input gets a one-line error naming the problem, a non-zero exit and no panic.
+
+mod common;
+use common::*;
+
+fn assert_clean_failure(out: &std::process::Output, needle: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(needle), "stderr `{err}` does not name `{needle}`");
+}
+
+#[test]
+fn missing_task_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectune(dir.path()).args(["run", "--task", "nope.toml"]).output().unwrap();
+    assert_clean_failure(&out, "nope.toml");
+}
+
+#[test]
+fn malformed_task_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = task_variant(dir.path(), "broken.toml", |t| t.replacen("[task]", "[task", 1));
+    let out = rectune(dir.path()).args(["run", "--task"]).arg(&path).output().unwrap();
+    assert_clean_failure(&out, "not valid TOML");
+}
+
+#[test]
+fn unknown_parameter_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = task_variant(dir.path(), "unknown.toml", |t| t.replace("\"rank.w_like\"", "\"rank.w_bogus\""));
+    let out = rectune(dir.path()).args(["run", "--task"]).arg(&path).output().unwrap();
+    assert_clean_failure(&out, "rank.w_bogus");
+}
+
+#[test]
+fn out_of_range_bound_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = task_variant(dir.path(), "range.toml", |t| {
+        let at = t.find("name = \"rank.w_click\"").expect("w_click in task");
+        let (head, tail) = t.split_at(at);
+        format!("{head}{}", tail.replacen("max = 3.0", "max = 30.0", 1))
+    });
+    let out = rectune(dir.path()).args(["run", "--task"]).arg(&path).output().unwrap();
+    assert_clean_failure(&out, "rank.w_click");
+}
+
+#[test]
+fn unknown_flag_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectune(dir.path()).args(["run", "--frobnicate"]).output().unwrap();
+    assert_clean_failure(&out, "--frobnicate");
+}
+
+#[test]
+fn unwritable_database_path_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = rectune(dir.path()).args(["run", "--db"]).arg(blocker.join("db")).output().unwrap();
+    assert_clean_failure(&out, "--db");
+}
+
+#[test]
+fn unknown_configuration_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = task_variant(dir.path(), "typo.toml", |t| format!("{t}\n[agents.critic]\nguardrail_risk = 0.3\n"));
+    let out = rectune(dir.path()).args(["run", "--task"]).arg(&path).output().unwrap();
+    assert_clean_failure(&out, "guardrail_risk");
+}
+
+#[test]
+fn bad_environment_value_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectune(dir.path()).args(["run"]).env("RECTUNE__AGENTS__ONLINE__CONFIDENCE", "1.5").output().unwrap();
+    assert_clean_failure(&out, "agents.online.confidence");
+}

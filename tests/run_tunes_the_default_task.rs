@@ -1,0 +1,48 @@
+//! `rectune run` on the embedded defaults tunes, prints progress and a summary, writes
+//! the JSON summary and a JSON log stream with agent and message spans.
+
+mod common;
+use common::*;
+
+#[test]
+fn default_run_prints_progress_and_writes_summary_and_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectune(dir.path()).args(["run", "--rounds", "3", "--db", "db", "--json-summary", "s.json"]).output().unwrap();
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    let text = stdout(&out);
+    for r in 1..=3 {
+        assert!(text.contains(&format!("round {r}/3")), "no progress line for round {r}: {text}");
+    }
+    assert!(text.contains("captured gap"), "{text}");
+    let s = read_json(&dir.path().join("s.json"));
+    let gap = s["captured_gap"].as_f64().expect("captured_gap is a number");
+    assert!((0.0..=1.0).contains(&gap), "{gap}");
+    assert_eq!(s["rounds_run"], 3);
+    assert!(s["truth"]["optimum_score_pct"].as_f64().unwrap() > 0.0);
+    let log = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert!(lines.iter().any(|l| l["span"]["agent"] == "critic" && l["span"]["name"] == "message"), "no critic message span");
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "rejected" || l["fields"]["message"] == "accepted"));
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "launching experiment" && l["fields"]["sizing"].is_string()));
+}
+
+#[test]
+fn skills_can_be_listed_shown_and_exported_after_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectune(dir.path()).args(["run", "--rounds", "2", "--db", "db", "--quiet"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = rectune(dir.path()).args(["skills", "list", "--db", "db"]).output().unwrap();
+    let text = stdout(&list);
+    for task in ["prerank-fusion", "rank-fusion", "rerank-diversity"] {
+        assert!(text.contains(task), "{text}");
+    }
+    let show = rectune(dir.path()).args(["skills", "show", "rank-fusion", "--db", "db"]).output().unwrap();
+    let md = stdout(&show);
+    assert!(md.contains("rank.w_click") && md.contains("##"), "{md}");
+    let export = rectune(dir.path()).args(["skills", "export", "--out", "exported", "--db", "db"]).output().unwrap();
+    assert!(export.status.success(), "{}", stderr(&export));
+    let exported = std::fs::read_to_string(dir.path().join("exported/rank-fusion.md")).unwrap();
+    assert_eq!(exported.trim(), md.trim());
+    let parsed = skillhub::parse_markdown(&exported).expect("exported skill parses back");
+    assert!(parsed.version > 1, "the run should have patched the skill, version {}", parsed.version);
+}
