@@ -3,8 +3,9 @@
 //!
 //! Ship rule: a treatment may replace the incumbent only if the task's objective is
 //! significantly better than the control after a Holm correction across the round's
-//! treatments, every guardrail is shown non-inferior against the production baseline,
-//! and the traffic split passed the sample-ratio check.
+//! treatments, every guardrail is shown non-inferior against the production baseline
+//! (one-sided, Bonferroni across the round's treatments), and the traffic split passed
+//! the sample-ratio check.
 
 use crate::platform::{ExperimentRead, MetricData};
 use crate::protocol::{ArmResult, ExperimentResult, GuardrailStatus, Interval, MetricEstimate, RoundRef};
@@ -154,7 +155,10 @@ fn arm_result(input: &ReadoutInput, plan: &ArmPlan, data: &crate::platform::ArmR
     let vs_baseline = if std::ptr::eq(data, baseline) { Vec::new() } else { estimates(input.task, &data.metrics, &baseline.metrics, input.confidence) };
     let (score_vs_control, score_se_vs_control, score_p_vs_control) = score(input.task, &vs_control, input.confidence);
     let (score_vs_baseline, score_se_vs_baseline, _) = score(input.task, &vs_baseline, input.confidence);
-    let alpha = 1.0 - input.confidence;
+    // Any treatment may become the one that ships, so a guardrail's non-inferiority is
+    // tested family-wise across the round's treatments (Bonferroni).
+    let treatments = input.plan.iter().filter(|p| p.role == Role::Treatment).count().max(1);
+    let alpha = (1.0 - input.confidence) / treatments as f64;
     let guardrails = input
         .task
         .guardrails

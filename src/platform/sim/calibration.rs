@@ -21,10 +21,7 @@ impl ModelVersion {
         match s {
             "v1" => Ok(ModelVersion::V1),
             "v2" => Ok(ModelVersion::V2),
-            other => Err(SimError::UnknownModelVersion {
-                version: other.to_string(),
-                known: Self::NAMES.join(", "),
-            }),
+            other => Err(SimError::UnknownModelVersion { version: other.to_string(), known: Self::NAMES.join(", ") }),
         }
     }
 

@@ -84,7 +84,7 @@ pub fn build_slate(world: &World, segment: usize, cfg: &SimConfig, s: &mut Scrat
     rerank(world, cands, world.heads(segment), cfg, s)
 }
 
-pub(crate) fn prerank(light: &[Light], cfg: &SimConfig, s: &mut Scratch) {
+fn prerank(light: &[Light], cfg: &SimConfig, s: &mut Scratch) {
     let (wc, wd, wf) = (cfg.pre_w_ctr as f32, cfg.pre_w_dwell as f32, cfg.pre_w_fresh as f32);
     s.scored.clear();
     s.scored.extend(
@@ -94,7 +94,7 @@ pub(crate) fn prerank(light: &[Light], cfg: &SimConfig, s: &mut Scratch) {
     s.scored.truncate(k);
 }
 
-pub(crate) fn rank(heads: &[Heads], cfg: &SimConfig, s: &mut Scratch) {
+fn rank(heads: &[Heads], cfg: &SimConfig, s: &mut Scratch) {
     let (wc, wd, wl, wx) = (cfg.w_click as f32, cfg.w_dwell as f32, cfg.w_like as f32, cfg.w_dismiss as f32);
     s.ranked.clear();
     match cfg.formula {
@@ -124,7 +124,7 @@ pub(crate) fn rank(heads: &[Heads], cfg: &SimConfig, s: &mut Scratch) {
     }
 }
 
-pub(crate) fn rerank(world: &World, cands: &[Cand], heads: &[Heads], cfg: &SimConfig, s: &mut Scratch) -> Slate {
+fn rerank(world: &World, cands: &[Cand], heads: &[Heads], cfg: &SimConfig, s: &mut Scratch) -> Slate {
     let (fb, dd) = (cfg.freshness_boost as f32, cfg.dismiss_demotion as f32);
     s.entries.clear();
     s.entries.extend(s.pool.iter().map(|&(score, i)| {
@@ -159,7 +159,7 @@ pub(crate) fn rerank(world: &World, cands: &[Cand], heads: &[Heads], cfg: &SimCo
             };
             // Strict comparison keeps the earlier (higher ranked) item on ties.
             let slot = if per_cat[e.cat as usize] < cfg.category_cap { &mut best } else { &mut best_capped };
-            if slot.map_or(true, |(v, _)| value > v) {
+            if !matches!(slot, Some((v, _)) if value <= *v) {
                 *slot = Some((value, j));
             }
         }
@@ -197,7 +197,7 @@ pub(crate) fn rerank(world: &World, cands: &[Cand], heads: &[Heads], cfg: &SimCo
 fn backfill(cands: &[Cand], rest: &mut Vec<u64>, per_cat: &[usize; 16], cap: usize) -> Option<u32> {
     let mut best: Option<usize> = None;
     for (k, &entry) in rest.iter().enumerate() {
-        if per_cat[cands[index_of(entry) as usize].cat as usize] < cap && best.map_or(true, |b| entry > rest[b]) {
+        if per_cat[cands[index_of(entry) as usize].cat as usize] < cap && !matches!(best, Some(b) if entry <= rest[b]) {
             best = Some(k);
         }
     }
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn keys_order_by_score_then_lower_index() {
-        let mut v = vec![key(0.5, 3), key(-1.0, 0), key(0.5, 1), key(2.0, 9), key(-0.25, 4)];
+        let mut v = [key(0.5, 3), key(-1.0, 0), key(0.5, 1), key(2.0, 9), key(-0.25, 4)];
         v.sort_unstable_by(|a, b| b.cmp(a));
         let order: Vec<u32> = v.iter().map(|&k| index_of(k)).collect();
         assert_eq!(order, [9, 1, 3, 4, 0]);

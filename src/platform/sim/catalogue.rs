@@ -128,7 +128,7 @@ pub fn param_specs() -> Vec<ParamSpec> {
             1,
             10,
             4,
-            "Maximum number of items of one category in the slate.",
+            "Maximum number of items of one category in the slate; to respect it the re-ranker reaches past rank.top_k into the ranked list.",
         ),
         float(
             "rerank.freshness_boost",
@@ -149,10 +149,7 @@ pub fn param_specs() -> Vec<ParamSpec> {
 
 /// The catalogue in the platform contract's form (`GET /v1/parameters`).
 pub fn param_infos() -> Vec<ParamInfo> {
-    param_specs()
-        .into_iter()
-        .map(|p| ParamInfo { name: p.name, kind: p.kind, default: p.baseline })
-        .collect()
+    param_specs().into_iter().map(|p| ParamInfo { name: p.name, kind: p.kind, default: p.baseline }).collect()
 }
 
 /// The production configuration: every parameter at its default.
@@ -161,8 +158,7 @@ pub fn defaults() -> Configuration {
 }
 
 /// Metric names, in the order reads report them.
-pub const METRICS: [&str; 7] =
-    ["impressions", "clicks", "dwell_s", "sessions", "categories", "latency_ms", "ctr"];
+pub const METRICS: [&str; 7] = ["impressions", "clicks", "dwell_s", "sessions", "categories", "latency_ms", "ctr"];
 
 /// The metrics every arm reports (`GET /v1/metrics`).
 pub fn metric_infos() -> Vec<MetricInfo> {

@@ -18,8 +18,14 @@
 //! Module map: [`catalogue`] (parameters, metrics, typed configuration), [`world`]
 //! (items, segments, candidates), [`calibration`] (model versions), [`cascade`]
 //! (pre-rank, rank, re-rank), [`outcome`] (slate → expected engagement), [`population`]
-//! (sampling users), [`truth`] (the oracle), [`search`] (the optimum search),
-//! [`cache`] (the optimum cache), [`scenario`], [`experiment`] and [`platform`].
+//! (sampling users and their expectation), [`sampling`] (random streams and
+//! distributions), [`truth`] (the oracle), [`search`] (the optimum search), [`cache`]
+//! (the optimum cache), [`scenario`] (the three tasks), [`validate`] (launch requests),
+//! [`experiment`] (the background worker) and [`platform`] (the contract).
+//!
+//! Guarantees: final sums depend only on the launch request and its seed; arms draw
+//! independent users; the oracle is deterministic; the world of a model version is
+//! generated once per process (about half a second) on first use.
 
 pub mod cache;
 pub mod calibration;
@@ -68,5 +74,3 @@ pub enum SimError {
         source: std::io::Error,
     },
 }
-#[cfg(test)]
-mod diag;

@@ -32,7 +32,7 @@ pub struct SegmentOutcome {
     /// Probability of seeing each slate category in one session, `n_cats` of them.
     pub cat_seen: [f32; SLATE],
     pub n_cats: usize,
-    /// Diagnostics: clickbait clicks, dismissals, mean redundancy per session.
+    /// Also per session, for diagnostics: clicks on clickbait, dismissals, likes.
     pub clickbait_clicks: f64,
     pub dismissals: f64,
     pub likes: f64,
@@ -81,7 +81,9 @@ impl ArmModel {
 pub fn evaluate_slate(world: &World, segment: usize, slate: &Slate, latency: f64) -> SegmentOutcome {
     let cands = world.candidates(segment);
     let mut out = SegmentOutcome::default();
-    let mut unseen = [1.0f64; CATEGORIES];
+    // Scrolling is nested (reaching position k means having seen 1..k), so a category
+    // is seen exactly when its first position is reached.
+    let mut seen = [0.0f64; CATEGORIES];
     let mut view = 1.0;
     let (mut fresh, mut exposure, mut redundancy) = (0.0, 0.0, 0.0);
     for k in 0..slate.len {
@@ -108,26 +110,24 @@ pub fn evaluate_slate(world: &World, segment: usize, slate: &Slate, latency: f64
         fresh += examine * c.fresh as f64;
         exposure += examine;
         redundancy += view * red;
-        unseen[c.cat as usize] *= 1.0 - view;
+        seen[c.cat as usize] = seen[c.cat as usize].max(view);
         view *= (0.95 - 1.5 * c.t_dismiss as f64 * (1.0 + 0.5 * red) - 0.015 * red).clamp(0.5, 0.99);
     }
     let mut variety = 0.0;
-    for u in unseen {
-        if u < 1.0 && out.n_cats < SLATE {
-            out.cat_seen[out.n_cats] = (1.0 - u) as f32;
+    for p in seen {
+        if p > 0.0 && out.n_cats < SLATE {
+            out.cat_seen[out.n_cats] = p as f32;
             out.n_cats += 1;
-            variety += 1.0 - u;
+            variety += p;
         }
     }
     let fresh_share = fresh / exposure.max(1e-9);
     let mean_redundancy = redundancy / out.impressions.max(1e-9);
-    let satisfaction = 0.3 * (1.0 + out.dwell_s / 60.0).ln() + 0.3 * out.likes - 0.3 * out.clickbait_clicks
-        - 0.3 * out.dismissals
-        + 0.2 * fresh_share
-        + 0.15 * variety.max(1.0).ln()
-        - 0.02 * mean_redundancy;
-    out.returns = BASE_RETURNS
-        * (satisfaction - SAT_REF).exp()
-        * (-LATENCY_COST * (latency - LATENCY_REF_MS)).exp();
+    let satisfaction =
+        0.3 * (1.0 + out.dwell_s / 60.0).ln() + 0.3 * out.likes - 0.3 * out.clickbait_clicks - 0.3 * out.dismissals
+            + 0.2 * fresh_share
+            + 0.15 * variety.max(1.0).ln()
+            - 0.02 * mean_redundancy;
+    out.returns = BASE_RETURNS * (satisfaction - SAT_REF).exp() * (-LATENCY_COST * (latency - LATENCY_REF_MS)).exp();
     out
 }

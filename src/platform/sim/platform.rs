@@ -98,14 +98,10 @@ impl SimPlatform {
         // reproducible for a given launch order.
         let seed = req.seed.unwrap_or_else(|| derive_seed(&[0x5EED, n]));
         let exp = Experiment::new(id.clone(), req.clone());
-        let job = Job {
-            world: self.scenario.world().clone(),
-            pre: self.pre.clone(),
-            arms,
-            seed,
-            pause: self.options.pause,
-        };
-        spawn(exp.clone(), job).map_err(|e| PlatformError::Unavailable(format!("cannot start a simulator thread: {e}")))?;
+        let job =
+            Job { world: self.scenario.world().clone(), pre: self.pre.clone(), arms, seed, pause: self.options.pause };
+        spawn(exp.clone(), job)
+            .map_err(|e| PlatformError::Unavailable(format!("cannot start a simulator thread: {e}")))?;
         self.experiments.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), exp.clone());
         keys.insert(key, (req, id.clone()));
         tracing::info!(experiment = %id, arms = exp.request.arms.len(), units_per_arm = exp.request.units_per_arm, "simulated experiment launched");
@@ -164,7 +160,10 @@ mod tests {
     fn platform(pause_ms: Option<u64>) -> SimPlatform {
         let scenario = Scenario::load("rank-fusion", "v1").expect("scenario");
         let dir = std::env::temp_dir().join("rectune-sim-platform-tests");
-        SimPlatform::new(scenario, SimOptions { pause: pause_ms.map(Duration::from_millis), cache: OptimumCache::at(dir) })
+        SimPlatform::new(
+            scenario,
+            SimOptions { pause: pause_ms.map(Duration::from_millis), cache: OptimumCache::at(dir) },
+        )
     }
 
     fn config(pairs: &[(&str, Value)]) -> Configuration {
@@ -180,7 +179,10 @@ mod tests {
                 ArmSpec {
                     arm_id: "t1".into(),
                     traffic: 0.3,
-                    config: config(&[("rank.w_click", Value::Num(0.6)), ("rank.formula", Value::Str("multiplicative".into()))]),
+                    config: config(&[
+                        ("rank.w_click", Value::Num(0.6)),
+                        ("rank.formula", Value::Str("multiplicative".into())),
+                    ]),
                 },
             ],
             units_per_arm: units,
@@ -217,7 +219,10 @@ mod tests {
         let Err(PlatformError::Rejected { message, .. }) = block_on(p.launch("k".into(), req)) else {
             panic!("expected a rejection")
         };
-        assert!(message.contains("arms: traffic sums to 1.2") && message.contains("arms[1].config.rank.w_clik"), "{message}");
+        assert!(
+            message.contains("arms: traffic sums to 1.2") && message.contains("arms[1].config.rank.w_clik"),
+            "{message}"
+        );
         // A rejected launch does not use up the key.
         assert!(block_on(p.launch("k".into(), request(1000, Some(1)))).is_ok());
     }

@@ -39,7 +39,7 @@ impl Sampler {
 
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.rng.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.rng.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     #[inline]
@@ -64,7 +64,9 @@ impl Sampler {
     }
 
     pub fn poisson(&mut self, lambda: f64) -> u64 {
-        if !(lambda > 0.0) || !lambda.is_finite() {
+        // Also catches NaN, which fails every comparison.
+        let usable = lambda > 0.0 && lambda.is_finite();
+        if !usable {
             return 0;
         }
         if lambda < 10.0 {
@@ -110,7 +112,8 @@ impl Sampler {
 
     /// Gamma with integer-or-larger shape (>= 1) and the given mean, by Marsaglia-Tsang.
     pub fn gamma_mean(&mut self, shape: f64, mean: f64) -> f64 {
-        if !(shape >= 1.0) || !(mean > 0.0) {
+        let usable = shape >= 1.0 && mean > 0.0;
+        if !usable {
             return 0.0;
         }
         let d = shape - 1.0 / 3.0;

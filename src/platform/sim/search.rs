@@ -143,7 +143,7 @@ fn compass<F: Fn(&Configuration) -> Eval>(memo: &mut Memo<'_, F>, coords: &[usiz
                     continue;
                 }
                 let fy = memo.at(&y).penalised();
-                if fy > fx + 1e-9 && best.as_ref().map_or(true, |(_, fb)| fy > *fb) {
+                if fy > fx + 1e-9 && !matches!(&best, Some((_, fb)) if fy <= *fb) {
                     best = Some((y, fy));
                 }
             }

@@ -36,11 +36,8 @@ impl SimOracle {
     /// even if [`SIM_VERSION`] was not bumped.
     fn fingerprint(&self) -> u64 {
         *self.fingerprint.get_or_init(|| {
-            let bits: Vec<String> = self
-                .expected(&Configuration::new())
-                .iter()
-                .map(|(k, v)| format!("{k}={:x}", v.to_bits()))
-                .collect();
+            let bits: Vec<String> =
+                self.expected(&Configuration::new()).iter().map(|(k, v)| format!("{k}={:x}", v.to_bits())).collect();
             stable_hash(&bits.join(","))
         })
     }
@@ -52,12 +49,7 @@ impl SimOracle {
     /// The cache key: everything the optimum depends on.
     pub fn cache_key(&self, task: &TaskSpec) -> String {
         let task_json = serde_json::to_string(task).unwrap_or_default();
-        format!(
-            "{SIM_VERSION}|{:016x}|{}|{}|{task_json}",
-            self.fingerprint(),
-            self.scenario,
-            self.world.version.name()
-        )
+        format!("{SIM_VERSION}|{:016x}|{}|{}|{task_json}", self.fingerprint(), self.scenario, self.world.version.name())
     }
 
     /// Searches without looking at the cache (and without filling it).
@@ -181,7 +173,7 @@ mod tests {
             let (oracle, mut task) = (s.oracle(), s.task());
             let best = &optima()[&(*name, "v1")];
             task.guardrails.clear();
-            let unconstrained = oracle.search(&task);
+            let unconstrained = oracle.optimum(&task);
             let (_, feasible) = score_of(&s, &unconstrained.config);
             assert!(unconstrained.score > best.score && !feasible, "{name}: {unconstrained:?}");
         }
@@ -219,6 +211,31 @@ mod tests {
         assert!(at(200.0, 100.0) > at(200.0, 40.0) + 10.0);
         assert!(at(200.0, 40.0) < super::super::scenario::PRERANK_LATENCY_LIMIT_MS);
         assert!(at(400.0, 40.0) > super::super::scenario::PRERANK_LATENCY_LIMIT_MS);
+    }
+
+    /// Prints the landscape numbers quoted in the docs:
+    /// `cargo test -p rectune --lib report_landscape -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn report_landscape() {
+        for ((name, version), opt) in optima() {
+            let s = Scenario::load(name, version).expect("scenario");
+            let (oracle, task) = (s.oracle(), s.task());
+            let started = std::time::Instant::now();
+            let fresh = oracle.search(&task);
+            let took = started.elapsed();
+            let base = oracle.expected(&task.baseline());
+            let lifts = lifts_pct(&opt.metrics, &base);
+            let config: Vec<String> = opt.config.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let lifts: Vec<String> = lifts.iter().map(|(k, v)| format!("{k} {v:+.2}%")).collect();
+            println!(
+                "{name}/{version}: score {:+.2} (search {took:.1?}, again {:+.2}) at {}",
+                opt.score,
+                fresh.score,
+                config.join(", ")
+            );
+            println!("    baseline {base:.3?}\n    lifts {}", lifts.join(", "));
+        }
     }
 
     #[test]

@@ -33,9 +33,7 @@ pub fn validate(req: &LaunchRequest) -> Result<Vec<ValidArm>, String> {
         }
         match SimConfig::parse(&arm.config) {
             Ok(config) => arms.push(ValidArm { arm_id: arm.arm_id.clone(), traffic: arm.traffic, config }),
-            Err(ps) => {
-                problems.extend(ps.into_iter().map(|p| format!("arms[{i}].config.{}: {}", p.field, p.problem)))
-            }
+            Err(ps) => problems.extend(ps.into_iter().map(|p| format!("arms[{i}].config.{}: {}", p.field, p.problem))),
         }
     }
     let total: f64 = req.arms.iter().map(|a| a.traffic).sum();
@@ -81,21 +79,15 @@ mod tests {
 
     #[test]
     fn out_of_range_value_names_arm_and_key() {
-        let req = request(vec![
-            arm("control", 0.5, &[]),
-            arm("t1", 0.5, &[("rank.w_click", Value::Num(5.0))]),
-        ]);
+        let req = request(vec![arm("control", 0.5, &[]), arm("t1", 0.5, &[("rank.w_click", Value::Num(5.0))])]);
         let msg = validate(&req).unwrap_err();
         assert!(msg.contains("arms[1].config.rank.w_click: 5 is outside [0, 3]"), "{msg}");
     }
 
     #[test]
     fn every_structural_problem_names_its_field() {
-        let mut req = request(vec![
-            arm("c", 0.7, &[("rank.w_clik", Value::Num(1.0))]),
-            arm("c", 0.6, &[]),
-            arm("t", 0.0, &[]),
-        ]);
+        let mut req =
+            request(vec![arm("c", 0.7, &[("rank.w_clik", Value::Num(1.0))]), arm("c", 0.6, &[]), arm("t", 0.0, &[])]);
         req.units_per_arm = 0;
         let msg = validate(&req).unwrap_err();
         for needle in [

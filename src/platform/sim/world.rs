@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 pub const DIM: usize = 8;
 pub const CATEGORIES: usize = 12;
 pub const ITEMS: usize = 4000;
-pub const SEGMENTS: usize = 384;
+pub const SEGMENTS: usize = 512;
 const TASTE_CANDIDATES: usize = 650;
 const POPULAR_CANDIDATES: usize = 150;
 const FRESH_CANDIDATES: usize = 150;
@@ -181,13 +181,10 @@ impl World {
                 mix[d] = 0.65 * centroids[c1][d] + 0.35 * centroids[c2][d];
             }
             let taste = unit(&mut srng, &mix, 0.12);
-            let cat_bias: Vec<f64> = (0..CATEGORIES)
-                .map(|c| 0.25 * srng.normal() + if c == c1 { 0.3 } else { 0.0 })
-                .collect();
-            let cosine: Vec<f64> = items
-                .iter()
-                .map(|it| (0..DIM).map(|d| taste[d] * it.taste[d] as f64).sum())
-                .collect();
+            let cat_bias: Vec<f64> =
+                (0..CATEGORIES).map(|c| 0.25 * srng.normal() + if c == c1 { 0.3 } else { 0.0 }).collect();
+            let cosine: Vec<f64> =
+                items.iter().map(|it| (0..DIM).map(|d| taste[d] * it.taste[d] as f64).sum()).collect();
             // The two-tower model approximates the taste match with some error.
             let retrieval: Vec<f64> = cosine.iter().map(|c| c + 0.15 * srng.normal()).collect();
             let mut chosen = top_by(ITEMS, TASTE_CANDIDATES, |i| retrieval[i]);
@@ -296,10 +293,15 @@ fn pick(rng: &mut Sampler, weights: &[f64]) -> usize {
     weights.len() - 1
 }
 
-/// Indices of the `k` largest keys among `0..n`, ties broken by index.
+/// Indices of the `k` largest keys among `0..n` (in no particular order), ties broken
+/// by index.
 fn top_by(n: usize, k: usize, key: impl Fn(usize) -> f64) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
-    idx.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+    if k == 0 || k >= n {
+        idx.truncate(k);
+        return idx;
+    }
+    idx.select_nth_unstable_by(k - 1, |&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
     idx.truncate(k);
     idx
 }
