@@ -120,7 +120,10 @@ pub fn progress_line(r: &RoundReport, budget: u32) -> String {
         (Some(id), Some(s)) => format!("{id} {} vs baseline", pct(s)),
         _ => "baseline".into(),
     });
-    let shipped = r.insight.as_ref().and_then(|i| i.shipped.clone()).map_or(String::new(), |s| format!(" | shipped {s}"));
+    let mut shipped = r.insight.as_ref().and_then(|i| i.shipped.clone()).map_or(String::new(), |s| format!(" | shipped {s}"));
+    if let Some(why) = r.insight.as_ref().and_then(|i| i.rolled_back.clone()) {
+        shipped.push_str(&format!(" | ROLLED BACK {why}"));
+    }
     format!(
         "{head} | arms {} ({} rejected) | best {best} | guardrails {} breached, {} inconclusive | incumbent {incumbent}{shipped}",
         treatments.len(),

@@ -82,6 +82,9 @@ impl Handler<Analyse> for InsightAgent {
 }
 
 fn log_insight(i: &Insight) {
+    if let Some(why) = &i.rolled_back {
+        tracing::warn!(reason = %why, back_to = i.incumbent.candidate_id.as_deref().unwrap_or("baseline"), "incumbent rolled back");
+    }
     if let Some(id) = &i.shipped {
         info!(candidate = %id, reason = "significantly better than the control and non-inferior on every guardrail", "new incumbent");
     }

@@ -222,6 +222,10 @@ pub struct Insight {
     pub incumbent: Incumbent,
     /// Set when this round's experiment replaced the incumbent.
     pub shipped: Option<String>,
+    /// Set when this round's reads showed the incumbent breaching a guardrail and it
+    /// was rolled back to the one before it: which candidate, and why.
+    #[serde(default)]
+    pub rolled_back: Option<String>,
     pub elites: Vec<Elite>,
     /// Relative importance of each parameter for the objective, summing to 1.
     pub sensitivity: BTreeMap<String, f64>,

@@ -57,6 +57,11 @@ pub fn patches(task: &TaskSpec, insight: &Insight, skill: &Skill, s: &LearningSe
         let reason = "significantly better than the control and non-inferior on every guardrail".to_string();
         out.push(patch(task, round, "baseline", reason, PatchOp::SetBaseline { config: insight.incumbent.config.clone(), source }));
     }
+    if let Some(why) = &insight.rolled_back {
+        let source = format!("rolled back in round {round}: {why}");
+        let reason = "the shipped configuration breached a guardrail in later experiments".to_string();
+        out.push(patch(task, round, "rollback", reason, PatchOp::SetBaseline { config: insight.incumbent.config.clone(), source }));
+    }
     if !insight.observations.is_empty() {
         let elites = insight
             .elites

@@ -81,21 +81,90 @@ pub fn observations(results: &[ExperimentResult]) -> Vec<Observation> {
     out
 }
 
-/// Replays the ship decisions: the incumbent is the last shipped arm.
-fn incumbent(task: &TaskSpec, results: &[ExperimentResult]) -> (Incumbent, Option<String>) {
-    let mut inc = Incumbent { candidate_id: None, config: task.baseline(), score_vs_baseline: None, lifts_pct: BTreeMap::new(), since_round: 0, experiment_id: None };
-    let mut shipped_now = None;
+/// The incumbent's reads against the baseline, pooled per metric, from `arms`.
+fn pooled_reads<'a>(arms: impl Iterator<Item = &'a ArmResult>) -> (Option<(f64, f64)>, BTreeMap<String, (f64, f64)>) {
+    let mut score: Option<(f64, f64)> = None;
+    let mut lifts: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for a in arms.filter(|a| !a.vs_baseline.is_empty()) {
+        let s = (a.score_vs_baseline.estimate, a.score_se_vs_baseline);
+        score = Some(score.map_or(s, |old| pool(old, s)));
+        for e in &a.vs_baseline {
+            let v = (e.lift_pct.estimate, e.std_err_pct);
+            let merged = lifts.get(&e.metric).map_or(v, |old| pool(*old, v));
+            lifts.insert(e.metric.clone(), merged);
+        }
+    }
+    (score, lifts)
+}
+
+/// Arms of candidate `id` in `results` from rounds after `since` (fresh) or up to it.
+fn arms_of<'a>(results: &'a [ExperimentResult], id: &'a str, since: u32, fresh: bool) -> impl Iterator<Item = &'a ArmResult> {
+    results
+        .iter()
+        .filter(move |r| (r.round.round > since) == fresh)
+        .flat_map(|r| r.arms.iter())
+        .filter(move |a| a.candidate_id.as_deref() == Some(id))
+}
+
+/// A guardrail the incumbent's pooled fresh reads show breached (the one-sided 95%
+/// bound on the unsafe side of the limit), with the numbers; `None` while all hold or
+/// the evidence is not clear.
+fn breach(task: &TaskSpec, inc: &Incumbent, results: &[ExperimentResult]) -> Option<String> {
+    let id = inc.candidate_id.as_deref()?;
+    let (_, lifts) = pooled_reads(arms_of(results, id, inc.since_round, true));
+    let means = baseline_means(results);
+    let z = z_of(0.90);
+    task.guardrails.iter().find_map(|g| {
+        let (est, se) = *lifts.get(&g.metric)?;
+        let limit = super::surrogate::threshold_pct(g, &means)?;
+        let clear = if g.higher_is_safe() { est + z * se < limit } else { est - z * se > limit };
+        clear.then(|| format!("{} breached: {:+.2}% ± {:.2} over its fresh reads vs limit {limit:+.2}%", g.describe(), est, se))
+    })
+}
+
+fn baseline_incumbent(task: &TaskSpec) -> Incumbent {
+    Incumbent { candidate_id: None, config: task.baseline(), score_vs_baseline: None, lifts_pct: BTreeMap::new(), since_round: 0, experiment_id: None }
+}
+
+/// What replaying the ship decisions gives.
+struct Replay {
+    incumbent: Incumbent,
+    shipped_now: Option<String>,
+    rolled_back_now: Option<String>,
+    rolled_back: Vec<Configuration>,
+}
+
+/// Replays the ship decisions round by round: a significant, safe winner becomes the
+/// incumbent; an incumbent whose later reads show a guardrail breach is rolled back to
+/// the one before it.
+fn replay(task: &TaskSpec, results: &[ExperimentResult]) -> Replay {
+    let mut stack = vec![baseline_incumbent(task)];
+    let mut out = Replay { incumbent: baseline_incumbent(task), shipped_now: None, rolled_back_now: None, rolled_back: Vec::new() };
     for (i, r) in results.iter().enumerate() {
+        let last = i + 1 == results.len();
+        let seen = &results[..=i];
+        if let Some(why) = stack.last().and_then(|inc| breach(task, inc, seen)) {
+            if stack.len() > 1 {
+                if let Some(bad) = stack.pop() {
+                    out.rolled_back.push(bad.config.clone());
+                    if last {
+                        out.rolled_back_now = Some(format!("{}: {why}", bad.candidate_id.unwrap_or_default()));
+                    }
+                }
+            }
+        }
         let winner = r.arms.iter().filter(|a| a.shippable).max_by(|a, b| a.score_vs_control.low.total_cmp(&b.score_vs_control.low));
-        if let Some(w) = winner {
-            inc = Incumbent { candidate_id: w.candidate_id.clone(), config: w.config.clone(), score_vs_baseline: None, lifts_pct: BTreeMap::new(), since_round: r.round.round, experiment_id: Some(r.experiment_id.clone()) };
-            if i + 1 == results.len() {
-                shipped_now = w.candidate_id.clone();
+        let rolled_back = |a: &ArmResult| out.rolled_back.iter().any(|c| *c == a.config);
+        if let Some(w) = winner.filter(|w| !rolled_back(w)) {
+            stack.push(Incumbent { candidate_id: w.candidate_id.clone(), config: w.config.clone(), score_vs_baseline: None, lifts_pct: BTreeMap::new(), since_round: r.round.round, experiment_id: Some(r.experiment_id.clone()) });
+            if last {
+                out.shipped_now = w.candidate_id.clone();
             }
         }
     }
-    confirm(&mut inc, results);
-    (inc, shipped_now)
+    out.incumbent = stack.pop().unwrap_or_else(|| baseline_incumbent(task));
+    confirm(&mut out.incumbent, results);
+    out
 }
 
 /// The incumbent's effect against the baseline, read from the experiments *after* the
@@ -103,50 +172,25 @@ fn incumbent(task: &TaskSpec, results: &[ExperimentResult]) -> (Incumbent, Optio
 /// winner's curse; only when no such read exists does it fall back to the selecting one.
 fn confirm(inc: &mut Incumbent, results: &[ExperimentResult]) {
     let Some(id) = inc.candidate_id.clone() else { return };
-    let arms_of = |fresh: bool| -> Vec<(&ExperimentResult, &ArmResult)> {
-        results
-            .iter()
-            .filter(|r| (r.round.round > inc.since_round) == fresh)
-            .flat_map(|r| r.arms.iter().map(move |a| (r, a)))
-            .filter(|(_, a)| a.candidate_id.as_deref() == Some(id.as_str()) && !a.vs_baseline.is_empty())
-            .collect()
-    };
-    let mut arms = arms_of(true);
-    if arms.is_empty() {
-        arms = arms_of(false);
+    let (mut score, mut lifts) = pooled_reads(arms_of(results, &id, inc.since_round, true));
+    if score.is_none() {
+        (score, lifts) = pooled_reads(arms_of(results, &id, inc.since_round, false));
     }
-    let mut score: Option<(f64, f64, f64)> = None;
-    let mut lifts: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    for (r, a) in arms {
-        let s = (a.score_vs_baseline.estimate, a.score_se_vs_baseline);
-        score = Some(match score {
-            Some((e, se, z)) => {
-                let p = pool((e, se), s);
-                (p.0, p.1, z)
-            }
-            None => (s.0, s.1, z_of(r.confidence)),
-        });
-        for e in &a.vs_baseline {
-            let v = (e.lift_pct.estimate, e.std_err_pct);
-            let merged = lifts.get(&e.metric).map_or(v, |old| pool(*old, v));
-            lifts.insert(e.metric.clone(), merged);
-        }
-    }
-    if let Some((e, se, z)) = score {
-        inc.score_vs_baseline = Some(Interval { estimate: e, low: e - z * se, high: e + z * se });
-        inc.lifts_pct = lifts.into_iter().map(|(m, (e, se))| (m, Interval { estimate: e, low: e - z * se, high: e + z * se })).collect();
-    }
+    let z = results.last().map_or(1.96, |r| z_of(r.confidence));
+    let interval = |(e, se): (f64, f64)| Interval { estimate: e, low: e - z * se, high: e + z * se };
+    inc.score_vs_baseline = score.map(interval);
+    inc.lifts_pct = lifts.into_iter().map(|(m, v)| (m, interval(v))).collect();
 }
 
 /// Treatments measured significantly worse than their control, or breaching a guardrail.
-fn failures(results: &[ExperimentResult]) -> Vec<Configuration> {
-    results
+fn failures(results: &[ExperimentResult], rolled_back: &[Configuration]) -> Vec<Configuration> {
+    let measured = results
         .iter()
         .flat_map(|r| r.arms.iter())
         .filter(|a| !a.vs_control.is_empty())
         .filter(|a| a.score_vs_control.high < 0.0 || a.guardrails.iter().any(|g| g.status == GuardrailStatus::Breached))
-        .map(|a| a.config.clone())
-        .collect()
+        .map(|a| a.config.clone());
+    measured.chain(rolled_back.iter().cloned()).collect()
 }
 
 fn convergence(results: &[ExperimentResult], s: &InsightSettings) -> (bool, String) {
@@ -168,18 +212,19 @@ fn convergence(results: &[ExperimentResult], s: &InsightSettings) -> (bool, Stri
 pub fn analyse(task: &TaskSpec, results: &[ExperimentResult], s: &InsightSettings) -> Insight {
     let obs = observations(results);
     let report = super::sensitivity::analyse_observations(&task.space(), &obs);
-    let (incumbent, shipped) = incumbent(task, results);
+    let replayed = replay(task, results);
     let baseline_means = baseline_means(results);
     let (converged, convergence_reason) = convergence(results, s);
     let round = results.last().map_or(RoundRef { task_id: task.id.clone(), round: 0 }, |r| r.round.clone());
     Insight {
         round,
-        incumbent,
-        shipped,
+        incumbent: replayed.incumbent,
+        shipped: replayed.shipped_now,
+        rolled_back: replayed.rolled_back_now,
         elites: elites(task, &obs, s.elites),
         sensitivity: report.sensitivity,
         patterns: report.patterns,
-        failures: failures(results),
+        failures: failures(results, &replayed.rolled_back),
         observations: obs,
         baseline_means,
         converged,
