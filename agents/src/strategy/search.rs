@@ -3,7 +3,8 @@
 //! Each round it fits the [`Surrogate`] to everything measured, scores a pool of
 //! candidate points (uniform over the region, plus local moves around the incumbent and
 //! the best measured points) by expected improvement times the probability that every
-//! guardrail holds, and fills the batch greedily, each pick "believed" at its predicted
+//! guardrail is far enough inside its limit for the ship rule to show it (a candidate on
+//! the boundary may be good, but it could never ship), and fills the batch greedily, each pick "believed" at its predicted
 //! mean so the next pick goes elsewhere (the Kriging believer).
 
 use super::gp::expected_improvement;
@@ -192,7 +193,7 @@ fn pick(model: &Surrogate, candidates: &[(Configuration, Vec<f64>)], taken: &[Ve
         if 1.0 - pred.p_safe > max_risk {
             continue;
         }
-        let acq = expected_improvement(pred.score, best) * pred.p_safe;
+        let acq = expected_improvement(pred.score, best) * pred.p_provable;
         if best_pick.as_ref().map_or(true, |b| acq > b.2) {
             best_pick = Some((cfg.clone(), u.clone(), acq, pred));
         }

@@ -24,7 +24,19 @@ struct GuardModel {
     gp: Gp,
     /// The limit expressed as a lift against the baseline, %.
     threshold_pct: f64,
+    /// How far inside the limit a read must land for the ship rule's non-inferiority
+    /// test to pass: the test's z times a typical standard error of one read.
+    proof_margin_pct: f64,
     higher_is_safe: bool,
+}
+
+/// z of the one-sided non-inferiority test the ship rule runs (5% split over four
+/// treatments, Bonferroni): the margin a guardrail read needs to be shown to hold.
+const PROOF_Z: f64 = 2.24;
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
 }
 
 /// Prediction at one point.
@@ -33,6 +45,9 @@ pub struct Prediction {
     pub score: Posterior,
     /// Probability that every guardrail holds.
     pub p_safe: f64,
+    /// Probability that every guardrail is far enough inside its limit for an
+    /// experiment of the usual size to show it (what shipping needs).
+    pub p_provable: f64,
     /// Per guardrail: (rule, probability it holds).
     pub guards: Vec<(String, f64)>,
 }
@@ -95,24 +110,28 @@ impl Surrogate {
             let Some(threshold_pct) = threshold_pct(g, baseline_means) else { continue };
             let metric = g.metric.clone();
             let Some((gp, _)) = fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim())) else { continue };
-            guards.push(GuardModel { rule: g.describe(), gp, threshold_pct, higher_is_safe: g.higher_is_safe() });
+            let read_se = median(obs.iter().filter_map(|o| o.lifts_pct.get(&metric).map(|l| l.1)).collect()).unwrap_or(0.0);
+            guards.push(GuardModel { rule: g.describe(), gp, threshold_pct, proof_margin_pct: PROOF_Z * read_se, higher_is_safe: g.higher_is_safe() });
         }
         Some(Surrogate { score, guards, samples })
     }
 
     pub fn predict(&self, u: &[f64]) -> Prediction {
         let score = self.score.predict(u);
+        let mut p_provable = 1.0;
         let guards: Vec<(String, f64)> = self
             .guards
             .iter()
             .map(|g| {
                 let p = g.gp.predict(u);
-                let z = (p.mean - g.threshold_pct) / p.sd.max(1e-9);
-                (g.rule.clone(), if g.higher_is_safe { norm_cdf(z) } else { norm_cdf(-z) })
+                let sd = p.sd.max(1e-9);
+                let side = if g.higher_is_safe { 1.0 } else { -1.0 };
+                p_provable *= norm_cdf(side * (p.mean - g.threshold_pct) / sd - g.proof_margin_pct / sd);
+                (g.rule.clone(), norm_cdf(side * (p.mean - g.threshold_pct) / sd))
             })
             .collect();
         let p_safe = guards.iter().map(|(_, p)| p).product();
-        Prediction { score, p_safe, guards }
+        Prediction { score, p_safe, p_provable, guards }
     }
 
     /// The score GP refitted with one more (believed) sample, for batch selection.
