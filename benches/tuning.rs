@@ -45,7 +45,10 @@ fn main() {
     let seeds: u64 = std::env::var("BENCH_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let dir = tempfile::tempdir().expect("temp dir");
     println!("tuning quality at equal budget (task files' budgets), median over {seeds} seeds");
-    println!("{:<18} {:<8} {:>14} {:>14} {:>12} {:>10}", "scenario", "strategy", "captured gap", "true obj. %", "infeasible", "seconds");
+    println!(
+        "{:<18} {:<8} {:>14} {:>14} {:>12} {:>10}",
+        "scenario", "strategy", "captured gap", "true obj. %", "infeasible", "seconds"
+    );
     for scenario in ["prerank-fusion", "rank-fusion", "rerank-diversity"] {
         for (name, reasoning) in [("builtin", ActorReasoning::Builtin), ("random", ActorReasoning::Random)] {
             let started = Instant::now();

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "rectune", version, about = "Autonomous tuning of multi-stage recommender configurations by five cooperating agents")]
+#[command(
+    name = "rectune",
+    version,
+    about = "Autonomous tuning of multi-stage recommender configurations by five cooperating agents"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

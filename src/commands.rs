@@ -33,9 +33,11 @@ fn markdown_err(e: skillhub::MarkdownError) -> CommandError {
 
 fn write(path: &Path, text: &str) -> Result<(), CommandError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| CommandError::Write { path: dir.display().to_string(), reason: e.to_string() })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CommandError::Write { path: dir.display().to_string(), reason: e.to_string() })?;
     }
-    std::fs::write(path, text).map_err(|e| CommandError::Write { path: path.display().to_string(), reason: e.to_string() })
+    std::fs::write(path, text)
+        .map_err(|e| CommandError::Write { path: path.display().to_string(), reason: e.to_string() })
 }
 
 pub fn execute(cli: Cli) -> Result<(), CommandError> {
@@ -46,7 +48,13 @@ pub fn execute(cli: Cli) -> Result<(), CommandError> {
 }
 
 fn run(args: RunArgs) -> Result<(), CommandError> {
-    let overrides = Overrides { task_file: args.task.clone(), db: args.db.clone(), seed: args.seed, rounds: args.rounds, log_file: args.log_file.clone() };
+    let overrides = Overrides {
+        task_file: args.task.clone(),
+        db: args.db.clone(),
+        seed: args.seed,
+        rounds: args.rounds,
+        log_file: args.log_file.clone(),
+    };
     let settings = Settings::load(&overrides)?;
     let _telemetry = telemetry::init(&settings.run.log_file, settings.run.log_stderr)?;
     let budget = settings.task.budget.rounds;
@@ -71,7 +79,8 @@ fn run(args: RunArgs) -> Result<(), CommandError> {
     }))?;
     println!("{}", summary::render(&summary));
     if let Some(path) = &args.json_summary {
-        let json = serde_json::to_string_pretty(&summary).map_err(|e| CommandError::Write { path: path.display().to_string(), reason: e.to_string() })?;
+        let json = serde_json::to_string_pretty(&summary)
+            .map_err(|e| CommandError::Write { path: path.display().to_string(), reason: e.to_string() })?;
         write(path, &json)?;
     }
     Ok(())
@@ -88,7 +97,13 @@ fn skills(action: SkillsAction, db: Option<PathBuf>) -> Result<(), CommandError>
                 for s in store.list()? {
                     let active = s.active_rules().count();
                     let state = if s.deprecated { "deprecated" } else { "active" };
-                    println!("{:<20} v{:<4} {state:<10} {active} active rules of {}  ({})", s.task_id, s.version, s.rules.len(), s.initial_config.source);
+                    println!(
+                        "{:<20} v{:<4} {state:<10} {active} active rules of {}  ({})",
+                        s.task_id,
+                        s.version,
+                        s.rules.len(),
+                        s.initial_config.source
+                    );
                 }
             }
             SkillsAction::Show { task } => {
@@ -97,7 +112,7 @@ fn skills(action: SkillsAction, db: Option<PathBuf>) -> Result<(), CommandError>
             }
             SkillsAction::Export { out, task } => {
                 let all = store.list()?;
-                let chosen: Vec<_> = all.iter().filter(|s| task.as_ref().map_or(true, |t| &s.task_id == t)).collect();
+                let chosen: Vec<_> = all.iter().filter(|s| task.as_ref().is_none_or(|t| &s.task_id == t)).collect();
                 if let (Some(t), true) = (&task, chosen.is_empty()) {
                     return Err(CommandError::NoSkill(t.clone()));
                 }

@@ -3,6 +3,7 @@
 
 use crate::settings::{PlatformKind, Settings};
 use crate::summary::{self, RunSummary};
+use actix::Supervisor;
 use agents::actor::ActorAgent;
 use agents::agent::{AgentHandle, Chaos};
 use agents::coordinator::{history, Coordinator, CoordinatorError, Peers, RoundReport, RunPlan};
@@ -12,7 +13,6 @@ use agents::journal::{Journal, JournalError};
 use agents::online::OnlineAgent;
 use agents::platform::{check_task, Platform, PlatformError};
 use agents::skill::SkillAgent;
-use actix::Supervisor;
 use skillhub::{seed_skills, skill_from_task, PatchOp, Provenance, SkillPatch, SkillStore, Skillhub, TaskSpec};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,8 +52,9 @@ pub fn open_db(path: &Path) -> Result<sled::Db, RunError> {
 pub fn platform(settings: &Settings) -> Result<Arc<dyn Platform>, RunError> {
     match settings.platform.kind {
         PlatformKind::Sim => {
-            let scenario = crate::platform::sim::Scenario::load(&settings.platform.scenario, &settings.platform.model_version)
-                .map_err(|e| RunError::Task(format!("platform.scenario: {e}")))?;
+            let scenario =
+                crate::platform::sim::Scenario::load(&settings.platform.scenario, &settings.platform.model_version)
+                    .map_err(|e| RunError::Task(format!("platform.scenario: {e}")))?;
             Ok(Arc::new(crate::platform::sim::SimPlatform::new(scenario, Default::default())))
         }
     }
@@ -108,7 +109,14 @@ fn handles(settings: &Settings) -> BTreeMap<&'static str, AgentHandle> {
 }
 
 /// Starts the five agents and the Skillhub, each under its own supervisor.
-fn start_agents(settings: &Settings, task: Arc<TaskSpec>, journal: &Journal, store: SkillStore, platform: Arc<dyn Platform>, h: &BTreeMap<&'static str, AgentHandle>) -> Peers {
+fn start_agents(
+    settings: &Settings,
+    task: Arc<TaskSpec>,
+    journal: &Journal,
+    store: SkillStore,
+    platform: Arc<dyn Platform>,
+    h: &BTreeMap<&'static str, AgentHandle>,
+) -> Peers {
     let a = &settings.agents;
     let hub = Supervisor::start(move |_| Skillhub::new(store.clone()));
     let (reasoning, ha) = (a.actor.reasoning, h["actor"].clone());
@@ -119,7 +127,8 @@ fn start_agents(settings: &Settings, task: Arc<TaskSpec>, journal: &Journal, sto
     let online = Supervisor::start(move |_| OnlineAgent::new(platform.clone(), jo.clone(), os.clone(), ho.clone()));
     let (is, hi, ji) = (a.insight.clone(), h["insight"].clone(), journal.clone());
     let insight = Supervisor::start(move |_| InsightAgent::new(task.clone(), ji.clone(), is.clone(), hi.clone()));
-    let (ls, hs, hub_a, hub_g) = (a.skill.clone(), h["skill"].clone(), hub.clone().recipient(), hub.clone().recipient());
+    let (ls, hs, hub_a, hub_g) =
+        (a.skill.clone(), h["skill"].clone(), hub.clone().recipient(), hub.clone().recipient());
     let skill = Supervisor::start(move |_| SkillAgent::new(hub_a.clone(), hub_g.clone(), ls.clone(), hs.clone()));
     Peers {
         actor: actor.recipient(),
@@ -157,10 +166,13 @@ pub async fn run(settings: &Settings, mut on_round: impl FnMut(&RoundReport)) ->
     let restarts = h.iter().map(|(n, h)| (n.to_string(), h.stats.restarts())).collect();
     let oracle = platform.oracle();
     let task_for_truth = task.clone();
-    let summary = actix_rt::task::spawn_blocking(move || summary::build(&task_for_truth, &outcome, &rounds, oracle.as_deref(), restarts))
+    let summary = actix_rt::task::spawn_blocking(move || {
+        summary::build(&task_for_truth, &outcome, &rounds, oracle.as_deref(), restarts)
+    })
+    .await
+    .map_err(|e| RunError::Task(format!("summary worker failed: {e}")))?;
+    skillhub::durable::flush(&db)
         .await
-        .map_err(|e| RunError::Task(format!("summary worker failed: {e}")))?;
-    skillhub::durable::flush(&db).await.map_err(|e| RunError::Database { path: settings.run.db.display().to_string(), reason: e.to_string() })?;
+        .map_err(|e| RunError::Database { path: settings.run.db.display().to_string(), reason: e.to_string() })?;
     Ok(summary)
 }
-

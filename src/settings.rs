@@ -109,8 +109,10 @@ fn task_source(path: &Option<PathBuf>) -> Result<File<config::FileSourceString, 
     if !path.is_file() {
         return Err(SettingsError::MissingTaskFile(path.clone()));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Malformed { path: path.clone(), reason: one_line(e) })?;
-    toml::from_str::<toml::Table>(&text).map_err(|e| SettingsError::Malformed { path: path.clone(), reason: one_line(e) })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SettingsError::Malformed { path: path.clone(), reason: one_line(e) })?;
+    toml::from_str::<toml::Table>(&text)
+        .map_err(|e| SettingsError::Malformed { path: path.clone(), reason: one_line(e) })?;
     Ok(File::from_str(&text, FileFormat::Toml))
 }
 
@@ -147,11 +149,36 @@ impl Settings {
         self.task.validate(None)?;
         let online = &self.agents.online;
         let checks: [(bool, &'static str, String, &'static str); 5] = [
-            (online.confidence > 0.5 && online.confidence < 1.0, "agents.online.confidence", online.confidence.to_string(), "use a value in (0.5, 1), e.g. 0.95"),
-            (online.power > 0.0 && online.power < 1.0, "agents.online.power", online.power.to_string(), "use a value in (0, 1), e.g. 0.8"),
-            (online.mde_pct > 0.0, "agents.online.mde_pct", online.mde_pct.to_string(), "use a positive percentage, e.g. 0.5"),
-            (self.run.proposal_factor >= 1.0 && self.run.proposal_factor <= 10.0, "run.proposal_factor", self.run.proposal_factor.to_string(), "use a value in [1, 10]"),
-            (self.chaos.agent.as_deref().map_or(true, |a| crate::runtime::AGENT_NAMES.contains(&a)), "chaos.agent", format!("{:?}", self.chaos.agent), "name one of actor, critic, online, insight, skill"),
+            (
+                online.confidence > 0.5 && online.confidence < 1.0,
+                "agents.online.confidence",
+                online.confidence.to_string(),
+                "use a value in (0.5, 1), e.g. 0.95",
+            ),
+            (
+                online.power > 0.0 && online.power < 1.0,
+                "agents.online.power",
+                online.power.to_string(),
+                "use a value in (0, 1), e.g. 0.8",
+            ),
+            (
+                online.mde_pct > 0.0,
+                "agents.online.mde_pct",
+                online.mde_pct.to_string(),
+                "use a positive percentage, e.g. 0.5",
+            ),
+            (
+                self.run.proposal_factor >= 1.0 && self.run.proposal_factor <= 10.0,
+                "run.proposal_factor",
+                self.run.proposal_factor.to_string(),
+                "use a value in [1, 10]",
+            ),
+            (
+                self.chaos.agent.as_deref().is_none_or(|a| crate::runtime::AGENT_NAMES.contains(&a)),
+                "chaos.agent",
+                format!("{:?}", self.chaos.agent),
+                "name one of actor, critic, online, insight, skill",
+            ),
         ];
         for (ok, field, value, fix) in checks {
             if !ok {
@@ -160,7 +187,11 @@ impl Settings {
         }
         let risk = self.agents.critic.guardrail_risk_threshold;
         if !(0.0..=1.0).contains(&risk) {
-            return Err(SettingsError::Field { field: "agents.critic.guardrail_risk_threshold", value: risk.to_string(), fix: "use a probability in [0, 1]" });
+            return Err(SettingsError::Field {
+                field: "agents.critic.guardrail_risk_threshold",
+                value: risk.to_string(),
+                fix: "use a probability in [0, 1]",
+            });
         }
         Ok(())
     }

@@ -58,10 +58,27 @@ fn truth(task: &TaskSpec, oracle: &dyn Oracle, final_config: &Configuration) -> 
     let opt = oracle.optimum(task);
     let gap = if opt.score > 1e-9 { (score_pct / opt.score).clamp(0.0, 1.0) } else { 1.0 };
     let final_feasible = task.feasible(&final_metrics, &baseline);
-    (Truth { baseline, final_metrics, lifts_pct, score_pct, optimum_score_pct: opt.score, optimum_config: opt.config, final_feasible }, gap)
+    (
+        Truth {
+            baseline,
+            final_metrics,
+            lifts_pct,
+            score_pct,
+            optimum_score_pct: opt.score,
+            optimum_config: opt.config,
+            final_feasible,
+        },
+        gap,
+    )
 }
 
-pub fn build(task: &TaskSpec, outcome: &RunOutcome, all_rounds: &[RoundReport], oracle: Option<&dyn Oracle>, restarts: BTreeMap<String, u32>) -> RunSummary {
+pub fn build(
+    task: &TaskSpec,
+    outcome: &RunOutcome,
+    all_rounds: &[RoundReport],
+    oracle: Option<&dyn Oracle>,
+    restarts: BTreeMap<String, u32>,
+) -> RunSummary {
     let insight = outcome.insight.as_deref();
     let final_config = insight.map_or_else(|| task.baseline(), |i| i.incumbent.config.clone());
     let measured = insight.and_then(|i| {
@@ -114,13 +131,18 @@ pub fn progress_line(r: &RoundReport, budget: u32) -> String {
     };
     let treatments: Vec<_> = res.arms.iter().filter(|a| !a.vs_control.is_empty()).collect();
     let best = treatments.iter().max_by(|a, b| a.score_vs_control.estimate.total_cmp(&b.score_vs_control.estimate));
-    let best = best.map_or("-".into(), |a| format!("{} {} vs control", a.candidate_id.as_deref().unwrap_or(&a.arm_id), pct(&a.score_vs_control)));
-    let count = |s: GuardrailStatus| treatments.iter().flat_map(|a| a.guardrails.iter()).filter(|g| g.status == s).count();
-    let incumbent = r.insight.as_ref().map_or("-".into(), |i| match (&i.incumbent.candidate_id, &i.incumbent.score_vs_baseline) {
-        (Some(id), Some(s)) => format!("{id} {} vs baseline", pct(s)),
-        _ => "baseline".into(),
+    let best = best.map_or("-".into(), |a| {
+        format!("{} {} vs control", a.candidate_id.as_deref().unwrap_or(&a.arm_id), pct(&a.score_vs_control))
     });
-    let mut shipped = r.insight.as_ref().and_then(|i| i.shipped.clone()).map_or(String::new(), |s| format!(" | shipped {s}"));
+    let count =
+        |s: GuardrailStatus| treatments.iter().flat_map(|a| a.guardrails.iter()).filter(|g| g.status == s).count();
+    let incumbent =
+        r.insight.as_ref().map_or("-".into(), |i| match (&i.incumbent.candidate_id, &i.incumbent.score_vs_baseline) {
+            (Some(id), Some(s)) => format!("{id} {} vs baseline", pct(s)),
+            _ => "baseline".into(),
+        });
+    let mut shipped =
+        r.insight.as_ref().and_then(|i| i.shipped.clone()).map_or(String::new(), |s| format!(" | shipped {s}"));
     if let Some(why) = r.insight.as_ref().and_then(|i| i.rolled_back.clone()) {
         shipped.push_str(&format!(" | ROLLED BACK {why}"));
     }
@@ -143,9 +165,18 @@ pub fn render(s: &RunSummary) -> String {
     let line = |out: &mut String, k: &str, v: String| out.push_str(&format!("  {k:<22} {v}\n"));
     out.push_str(&format!("\n== rectune summary: {} ==\n", s.task_id));
     line(&mut out, "rounds", format!("{} of {} ({})", s.rounds_run, s.rounds_budget, s.stop_reason));
-    line(&mut out, "experiments / arms", format!("{} / {} ({} candidates rejected by the Critic)", s.experiments, s.arms_launched, s.candidates_rejected));
+    line(
+        &mut out,
+        "experiments / arms",
+        format!(
+            "{} / {} ({} candidates rejected by the Critic)",
+            s.experiments, s.arms_launched, s.candidates_rejected
+        ),
+    );
     line(&mut out, "baseline", config_line(&s.baseline));
-    let shipped = s.final_candidate.as_ref().map_or("(baseline kept: no significant, safe winner)".into(), |c| format!("({c}, shipped in round {})", s.shipped_in_round.unwrap_or(0)));
+    let shipped = s.final_candidate.as_ref().map_or("(baseline kept: no significant, safe winner)".into(), |c| {
+        format!("({c}, shipped in round {})", s.shipped_in_round.unwrap_or(0))
+    });
     line(&mut out, "final", format!("{} {shipped}", config_line(&s.final_config)));
     if let Some(m) = &s.measured {
         line(&mut out, "measured objective", format!("{} vs baseline, {}", pct(&m.score_pct), m.source));

@@ -25,8 +25,16 @@ pub fn init(log_file: &Path, also_stderr: bool) -> Result<Telemetry, TelemetryEr
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log_file).map_err(err)?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let file_layer = fmt::layer().json().with_current_span(true).with_span_list(true).with_writer(writer).with_filter(filter());
-    let stderr_layer = also_stderr.then(|| fmt::layer().json().with_current_span(true).with_span_list(true).with_writer(std::io::stderr).with_filter(filter()));
+    let file_layer =
+        fmt::layer().json().with_current_span(true).with_span_list(true).with_writer(writer).with_filter(filter());
+    let stderr_layer = also_stderr.then(|| {
+        fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+    });
     // A second init (tests running several commands in one process) keeps the first.
     let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
     Ok(Telemetry { _guard: guard })

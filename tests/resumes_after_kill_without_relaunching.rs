@@ -15,6 +15,9 @@ use std::time::Duration;
 
 const ROUNDS: &str = "5";
 
+/// Decides, from the progress lines and the log stream so far, when to kill.
+type KillPoint = dyn Fn(&[String], &str) -> bool;
+
 fn args<'a>(db: &'a str, summary: &'a str) -> [&'a str; 10] {
     ["run", "--rounds", ROUNDS, "--seed", "3", "--db", db, "--json-summary", summary, "--log-file=log.jsonl"]
 }
@@ -24,7 +27,8 @@ fn args<'a>(db: &'a str, summary: &'a str) -> [&'a str; 10] {
 fn run_and_kill(dir: &Path, when: impl Fn(&[String], &str) -> bool) -> bool {
     let log_path = dir.join("log.jsonl");
     let seen = std::fs::read_to_string(&log_path).map_or(0, |l| l.len());
-    let mut child = rectune(dir).args(args("db", "killed.json")).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        rectune(dir).args(args("db", "killed.json")).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -60,7 +64,7 @@ fn resumes_after_kill_without_relaunching() {
     // Kill points (each counted in the killed process's own output): mid-experiment of
     // round 1, right after round 1 is reported, mid-skill-update of round 2, after round
     // 3, and in the second experiment this process launches.
-    let kills: Vec<Box<dyn Fn(&[String], &str) -> bool>> = vec![
+    let kills: Vec<Box<KillPoint>> = vec![
         Box::new(|_, log| count(log, "launching experiment") >= 1),
         Box::new(|lines, _| lines.iter().any(|l| l.starts_with("round 1/"))),
         Box::new(|_, log| count(log, "skill patch applied") >= 1),

@@ -7,7 +7,8 @@ use common::*;
 #[test]
 fn default_run_prints_progress_and_writes_summary_and_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let out = rectune(dir.path()).args(["run", "--rounds", "3", "--db", "db", "--json-summary", "s.json"]).output().unwrap();
+    let out =
+        rectune(dir.path()).args(["run", "--rounds", "3", "--db", "db", "--json-summary", "s.json"]).output().unwrap();
     assert!(out.status.success(), "run failed: {}", stderr(&out));
     let text = stdout(&out);
     for r in 1..=3 {
@@ -21,9 +22,14 @@ fn default_run_prints_progress_and_writes_summary_and_logs() {
     assert!(s["truth"]["optimum_score_pct"].as_f64().unwrap() > 0.0);
     let log = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
-    assert!(lines.iter().any(|l| l["span"]["agent"] == "critic" && l["span"]["name"] == "message"), "no critic message span");
+    assert!(
+        lines.iter().any(|l| l["span"]["agent"] == "critic" && l["span"]["name"] == "message"),
+        "no critic message span"
+    );
     assert!(lines.iter().any(|l| l["fields"]["message"] == "rejected" || l["fields"]["message"] == "accepted"));
-    assert!(lines.iter().any(|l| l["fields"]["message"] == "launching experiment" && l["fields"]["sizing"].is_string()));
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["message"] == "launching experiment" && l["fields"]["sizing"].is_string()));
 }
 
 #[test]

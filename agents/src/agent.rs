@@ -31,7 +31,10 @@ impl From<crate::journal::JournalError> for AgentError {
 impl AgentError {
     /// Transient errors are worth retrying once the supervisor has restarted the agent.
     pub fn is_transient(&self) -> bool {
-        matches!(self, AgentError::Crashed { .. } | AgentError::Platform(crate::platform::PlatformError::Unavailable(_)))
+        matches!(
+            self,
+            AgentError::Crashed { .. } | AgentError::Platform(crate::platform::PlatformError::Unavailable(_))
+        )
     }
 }
 

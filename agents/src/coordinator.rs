@@ -72,7 +72,13 @@ pub enum CoordinatorError {
 const ATTEMPTS: u32 = 5;
 
 /// Sends with a timeout and retries while the agent is being restarted by its supervisor.
-async fn ask<M>(to: &Recipient<M>, msg: M, round: u32, agent: &'static str, timeout: Duration) -> Result<M::Result, CoordinatorError>
+async fn ask<M>(
+    to: &Recipient<M>,
+    msg: M,
+    round: u32,
+    agent: &'static str,
+    timeout: Duration,
+) -> Result<M::Result, CoordinatorError>
 where
     M: Message + Send + Clone + 'static,
     M::Result: Send,
@@ -82,7 +88,11 @@ where
         match to.send(msg.clone()).timeout(timeout).await {
             Ok(answer) => return Ok(answer),
             Err(MailboxError::Timeout) => {
-                return Err(CoordinatorError::Unreachable { round, agent, error: format!("no answer within {timeout:?}") })
+                return Err(CoordinatorError::Unreachable {
+                    round,
+                    agent,
+                    error: format!("no answer within {timeout:?}"),
+                })
             }
             Err(e) => {
                 last = e.to_string();
@@ -96,7 +106,13 @@ where
 
 /// Like [`ask`] for messages answered with `Result<T, AgentError>`: transient agent
 /// errors (a crash being restarted) are retried, others end the round.
-async fn call<M, T>(to: &Recipient<M>, msg: M, round: u32, agent: &'static str, timeout: Duration) -> Result<T, CoordinatorError>
+async fn call<M, T>(
+    to: &Recipient<M>,
+    msg: M,
+    round: u32,
+    agent: &'static str,
+    timeout: Duration,
+) -> Result<T, CoordinatorError>
 where
     M: Message<Result = Result<T, AgentError>> + Send + Clone + 'static,
     T: Send + 'static,
@@ -118,7 +134,8 @@ where
 /// A well-mixed seed per (run seed, purpose, round), so rounds and agents draw
 /// independent streams (SplitMix64 finaliser).
 pub fn derive_seed(seed: u64, purpose: u64, round: u32) -> u64 {
-    let mut z = seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(round).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z =
+        seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(round).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -209,18 +226,28 @@ impl Coordinator {
         if let Some(v) = self.journal.get(&task, round, Step::Verdict)? {
             return Ok(v);
         }
-        let msg = Review { task: self.plan.task.clone(), proposal, insight: insight.clone(), control: incumbent_config(&self.plan.task, insight) };
+        let msg = Review {
+            task: self.plan.task.clone(),
+            proposal,
+            insight: insight.clone(),
+            control: incumbent_config(&self.plan.task, insight),
+        };
         let v: Verdict = call(&self.peers.critic, msg, round, "critic", self.plan.step_timeout).await?;
         self.journal.put(&task, round, Step::Verdict, &v).await?;
         Ok(v)
     }
 
-    async fn experiment(&self, verdict: Verdict, insight: &Option<Arc<Insight>>) -> Result<ExperimentResult, CoordinatorError> {
+    async fn experiment(
+        &self,
+        verdict: Verdict,
+        insight: &Option<Arc<Insight>>,
+    ) -> Result<ExperimentResult, CoordinatorError> {
         let (task, round) = (self.task_id().to_string(), verdict.round.round);
         if let Some(r) = self.journal.get(&task, round, Step::Result)? {
             return Ok(r);
         }
-        let cv = self.journal.all::<ExperimentResult>(&task, Step::Result)?.pop().map(|(_, r)| r.cv).unwrap_or_default();
+        let cv =
+            self.journal.all::<ExperimentResult>(&task, Step::Result)?.pop().map(|(_, r)| r.cv).unwrap_or_default();
         let msg = RunExperiment {
             run_id: self.plan.run_id.clone(),
             task: self.plan.task.clone(),
@@ -263,7 +290,16 @@ impl Coordinator {
         let proposed = proposal.candidates.len();
         let verdict = self.verdict(proposal, &insight).await?;
         let accepted = verdict.accepted().count();
-        let mut report = RoundReport { round, proposed, accepted, result: None, insight: None, patches: Vec::new(), skipped: None, resumed };
+        let mut report = RoundReport {
+            round,
+            proposed,
+            accepted,
+            result: None,
+            insight: None,
+            patches: Vec::new(),
+            skipped: None,
+            resumed,
+        };
         if accepted == 0 {
             let why = "the Critic accepted no candidate; no experiment launched".to_string();
             info!(reason = %why, "round skipped");

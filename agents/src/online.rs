@@ -75,7 +75,12 @@ impl OnlineAgent {
 impl Actor for OnlineAgent {
     type Context = Context<Self>;
     fn started(&mut self, _: &mut Context<Self>) {
-        info!(agent = "online", confidence = self.settings.confidence, mde_pct = self.settings.mde_pct, "agent started");
+        info!(
+            agent = "online",
+            confidence = self.settings.confidence,
+            mde_pct = self.settings.mde_pct,
+            "agent started"
+        );
     }
 }
 
@@ -97,22 +102,54 @@ fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, treatme
     match stats::units_per_arm(*c, s.mde_pct / 100.0, alpha, s.power) {
         Ok(n) if n < cap => {
             let n = n.max(cap / 10);
-            (n, format!("{n} units per arm: power {:.0}% for a {:.2}% effect on {metric} (cv {c:.2}) needs no more", s.power * 100.0, s.mde_pct))
+            (
+                n,
+                format!(
+                    "{n} units per arm: power {:.0}% for a {:.2}% effect on {metric} (cv {c:.2}) needs no more",
+                    s.power * 100.0,
+                    s.mde_pct
+                ),
+            )
         }
-        Ok(n) => (cap, format!("{cap} units per arm: budget cap (detecting {:.2}% on {metric} at power {:.0}% would need {n})", s.mde_pct, s.power * 100.0)),
+        Ok(n) => (
+            cap,
+            format!(
+                "{cap} units per arm: budget cap (detecting {:.2}% on {metric} at power {:.0}% would need {n})",
+                s.mde_pct,
+                s.power * 100.0
+            ),
+        ),
         Err(e) => (cap, format!("{cap} units per arm: budget cap (power calculation failed: {e})")),
     }
 }
 
 fn plan(msg: &RunExperiment, settings: &OnlineSettings) -> Result<LaunchRecord, AgentError> {
     let baseline = msg.task.baseline();
-    let mut plan = vec![ArmPlan { arm_id: "control".into(), role: Role::Control, candidate_id: msg.control_id.clone(), config: msg.control.clone(), traffic: 0.0 }];
+    let mut plan = vec![ArmPlan {
+        arm_id: "control".into(),
+        role: Role::Control,
+        candidate_id: msg.control_id.clone(),
+        config: msg.control.clone(),
+        traffic: 0.0,
+    }];
     if msg.control != baseline {
         // Guardrails are limits against production: keep production in the experiment.
-        plan.push(ArmPlan { arm_id: "baseline".into(), role: Role::Baseline, candidate_id: None, config: baseline, traffic: 0.0 });
+        plan.push(ArmPlan {
+            arm_id: "baseline".into(),
+            role: Role::Baseline,
+            candidate_id: None,
+            config: baseline,
+            traffic: 0.0,
+        });
     }
     for (i, c) in msg.verdict.accepted().enumerate() {
-        plan.push(ArmPlan { arm_id: format!("t{}", i + 1), role: Role::Treatment, candidate_id: Some(c.id.clone()), config: c.config.clone(), traffic: 0.0 });
+        plan.push(ArmPlan {
+            arm_id: format!("t{}", i + 1),
+            role: Role::Treatment,
+            candidate_id: Some(c.id.clone()),
+            config: c.config.clone(),
+            traffic: 0.0,
+        });
     }
     let treatments = plan.len() - 1;
     if treatments == 0 {
@@ -124,7 +161,10 @@ fn plan(msg: &RunExperiment, settings: &OnlineSettings) -> Result<LaunchRecord, 
     let request = LaunchRequest {
         name: format!("{}/round-{}", msg.task.id, msg.verdict.round.round),
         control_arm: "control".into(),
-        arms: plan.iter().map(|a| ArmSpec { arm_id: a.arm_id.clone(), traffic: a.traffic, config: a.config.clone() }).collect(),
+        arms: plan
+            .iter()
+            .map(|a| ArmSpec { arm_id: a.arm_id.clone(), traffic: a.traffic, config: a.config.clone() })
+            .collect(),
         units_per_arm: units,
         seed: Some(msg.seed),
     };
@@ -164,7 +204,12 @@ async fn wait(platform: &Arc<dyn Platform>, id: &str, s: &OnlineSettings) -> Res
     }
 }
 
-async fn run(platform: Arc<dyn Platform>, journal: Journal, s: OnlineSettings, msg: RunExperiment) -> Result<ExperimentResult, AgentError> {
+async fn run(
+    platform: Arc<dyn Platform>,
+    journal: Journal,
+    s: OnlineSettings,
+    msg: RunExperiment,
+) -> Result<ExperimentResult, AgentError> {
     let (task_id, round) = (msg.task.id.clone(), msg.verdict.round.round);
     let rec = match journal.get::<LaunchRecord>(&task_id, round, Step::Launch)? {
         Some(rec) => {
@@ -182,7 +227,10 @@ async fn run(platform: Arc<dyn Platform>, journal: Journal, s: OnlineSettings, m
     journal.put(&task_id, round, Step::Launched, &experiment_id).await?;
     let read = wait(&platform, &experiment_id, &s).await?;
     if read.status == crate::platform::ExperimentStatus::Failed {
-        return Err(AgentError::Invalid(format!("experiment {experiment_id} failed: {}", read.error.unwrap_or_default())));
+        return Err(AgentError::Invalid(format!(
+            "experiment {experiment_id} failed: {}",
+            read.error.unwrap_or_default()
+        )));
     }
     let result = readout(&ReadoutInput {
         task: &msg.task,

@@ -62,10 +62,7 @@ fn compare(t: &MetricData, r: &MetricData, confidence: f64) -> Option<stats::Eff
 }
 
 fn estimates(task: &TaskSpec, t: Metrics, r: Metrics, confidence: f64) -> Vec<MetricEstimate> {
-    task.metrics()
-        .iter()
-        .filter_map(|m| Some(compare(t.get(m)?, r.get(m)?, confidence)?.to_estimate(m)))
-        .collect()
+    task.metrics().iter().filter_map(|m| Some(compare(t.get(m)?, r.get(m)?, confidence)?.to_estimate(m))).collect()
 }
 
 /// The objective's interval, its standard error and p-value from per-metric lifts.
@@ -74,11 +71,7 @@ fn score(task: &TaskSpec, est: &[MetricEstimate], confidence: f64) -> (Interval,
         .iter()
         .map(|e| (e.metric.clone(), stats::LiftPct { estimate: e.lift_pct.estimate, std_err: e.std_err_pct }))
         .collect();
-    let se: f64 = task
-        .objectives
-        .iter()
-        .filter_map(|o| lifts.get(&o.metric).map(|l| o.weight * l.std_err))
-        .sum();
+    let se: f64 = task.objectives.iter().filter_map(|o| lifts.get(&o.metric).map(|l| o.weight * l.std_err)).sum();
     let zero = Interval { estimate: 0.0, low: 0.0, high: 0.0 };
     let interval = stats::score_interval(task, &lifts, confidence).unwrap_or(zero);
     let p = if se > 0.0 { stats::two_sided_p_normal(interval.estimate / se).unwrap_or(1.0) } else { 1.0 };
@@ -107,16 +100,19 @@ fn arm_data<'a>(read: &'a ExperimentRead, arm_id: &str) -> Option<&'a crate::pla
 pub fn readout(input: &ReadoutInput) -> Result<ExperimentResult, String> {
     let find = |role: Role| input.plan.iter().find(|a| a.role == role);
     let control_plan = find(Role::Control).ok_or("the launch plan has no control arm")?;
-    let control = arm_data(input.read, &control_plan.arm_id).ok_or_else(|| format!("platform read lacks arm `{}`", control_plan.arm_id))?;
+    let control = arm_data(input.read, &control_plan.arm_id)
+        .ok_or_else(|| format!("platform read lacks arm `{}`", control_plan.arm_id))?;
     let baseline = match find(Role::Baseline) {
         Some(p) => arm_data(input.read, &p.arm_id).ok_or_else(|| format!("platform read lacks arm `{}`", p.arm_id))?,
         None => control,
     };
     let srm_p_value = srm(input);
-    let blocked = (srm_p_value < SRM_ALPHA).then(|| format!("sample-ratio mismatch (p = {srm_p_value:.2e} < {SRM_ALPHA}): no conclusion is drawn"));
+    let blocked = (srm_p_value < SRM_ALPHA)
+        .then(|| format!("sample-ratio mismatch (p = {srm_p_value:.2e} < {SRM_ALPHA}): no conclusion is drawn"));
     let mut arms = Vec::new();
     for plan in input.plan.iter().filter(|p| p.role != Role::Baseline) {
-        let data = arm_data(input.read, &plan.arm_id).ok_or_else(|| format!("platform read lacks arm `{}`", plan.arm_id))?;
+        let data =
+            arm_data(input.read, &plan.arm_id).ok_or_else(|| format!("platform read lacks arm `{}`", plan.arm_id))?;
         arms.push(arm_result(input, plan, data, control, baseline));
     }
     apply_ship_rule(&mut arms, 1.0 - input.confidence, blocked.is_some());
@@ -149,10 +145,21 @@ fn srm(input: &ReadoutInput) -> f64 {
     stats::srm_p_value(&units, &shares).unwrap_or(1.0)
 }
 
-fn arm_result(input: &ReadoutInput, plan: &ArmPlan, data: &crate::platform::ArmRead, control: &crate::platform::ArmRead, baseline: &crate::platform::ArmRead) -> ArmResult {
+fn arm_result(
+    input: &ReadoutInput,
+    plan: &ArmPlan,
+    data: &crate::platform::ArmRead,
+    control: &crate::platform::ArmRead,
+    baseline: &crate::platform::ArmRead,
+) -> ArmResult {
     let is_control = plan.role == Role::Control;
-    let vs_control = if is_control { Vec::new() } else { estimates(input.task, &data.metrics, &control.metrics, input.confidence) };
-    let vs_baseline = if std::ptr::eq(data, baseline) { Vec::new() } else { estimates(input.task, &data.metrics, &baseline.metrics, input.confidence) };
+    let vs_control =
+        if is_control { Vec::new() } else { estimates(input.task, &data.metrics, &control.metrics, input.confidence) };
+    let vs_baseline = if std::ptr::eq(data, baseline) {
+        Vec::new()
+    } else {
+        estimates(input.task, &data.metrics, &baseline.metrics, input.confidence)
+    };
     let (score_vs_control, score_se_vs_control, score_p_vs_control) = score(input.task, &vs_control, input.confidence);
     let (score_vs_baseline, score_se_vs_baseline, _) = score(input.task, &vs_baseline, input.confidence);
     // Any treatment may become the one that ships, so a guardrail's non-inferiority is

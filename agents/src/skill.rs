@@ -38,7 +38,12 @@ pub struct SkillAgent {
 const HUB_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl SkillAgent {
-    pub fn new(apply: Recipient<ApplyPatch>, get: Recipient<GetSkill>, settings: LearningSettings, handle: AgentHandle) -> Self {
+    pub fn new(
+        apply: Recipient<ApplyPatch>,
+        get: Recipient<GetSkill>,
+        settings: LearningSettings,
+        handle: AgentHandle,
+    ) -> Self {
         Self { apply, get, settings, handle }
     }
 }
@@ -61,7 +66,12 @@ fn hub_err(e: impl std::fmt::Display) -> AgentError {
     AgentError::Skillhub(e.to_string())
 }
 
-async fn learn(apply: Recipient<ApplyPatch>, get: Recipient<GetSkill>, s: LearningSettings, msg: Learn) -> Result<Vec<PatchOutcome>, AgentError> {
+async fn learn(
+    apply: Recipient<ApplyPatch>,
+    get: Recipient<GetSkill>,
+    s: LearningSettings,
+    msg: Learn,
+) -> Result<Vec<PatchOutcome>, AgentError> {
     let skill = get
         .send(GetSkill { task_id: msg.task.id.clone() })
         .timeout(HUB_TIMEOUT)
@@ -72,7 +82,8 @@ async fn learn(apply: Recipient<ApplyPatch>, get: Recipient<GetSkill>, s: Learni
     let mut out = Vec::new();
     for p in patches(&msg.task, &msg.insight, &skill, &s) {
         let (patch_id, kind, reason) = (p.id.clone(), p.op.kind().to_string(), p.reason.clone());
-        let answer: Result<Applied, SkillError> = apply.send(ApplyPatch(p)).timeout(HUB_TIMEOUT).await.map_err(hub_err)?;
+        let answer: Result<Applied, SkillError> =
+            apply.send(ApplyPatch(p)).timeout(HUB_TIMEOUT).await.map_err(hub_err)?;
         let outcome = match answer {
             Ok(a) => {
                 info!(patch = %patch_id, kind = %kind, version = a.version, duplicate = a.duplicate, reason = %reason, "skill patch applied");

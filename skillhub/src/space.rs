@@ -98,12 +98,8 @@ impl ParamSpec {
             return Err(self.invalid("the name is empty"));
         }
         match &self.kind {
-            ParamKind::Float { min, max } => {
-                if !min.is_finite() || !max.is_finite() || min >= max {
-                    return Err(self.invalid(format!(
-                        "bounds [{min}, {max}] are not a finite interval with min < max"
-                    )));
-                }
+            ParamKind::Float { min, max } if (!min.is_finite() || !max.is_finite() || min >= max) => {
+                return Err(self.invalid(format!("bounds [{min}, {max}] are not a finite interval with min < max")));
             }
             ParamKind::Int { min, max } if min >= max => {
                 return Err(self.invalid(format!("bounds [{min}, {max}] need min < max")));
@@ -113,8 +109,7 @@ impl ParamSpec {
             }
             _ => {}
         }
-        self.check(&self.baseline)
-            .map_err(|e| self.invalid(format!("baseline: {e}")))
+        self.check(&self.baseline).map_err(|e| self.invalid(format!("baseline: {e}")))
     }
 
     /// Checks one value against the domain.
@@ -137,10 +132,9 @@ impl ParamSpec {
             }
             (ParamKind::Bool, Value::Bool(_)) => {}
             (kind, other) => {
-                return Err(self.invalid(format!(
-                    "value {other} has the wrong type for a {} parameter",
-                    kind.type_name()
-                )))
+                return Err(
+                    self.invalid(format!("value {other} has the wrong type for a {} parameter", kind.type_name()))
+                )
             }
         }
         Ok(())
@@ -151,12 +145,14 @@ impl ParamSpec {
     pub fn to_unit(&self, v: &Value) -> f64 {
         match (&self.kind, v) {
             (ParamKind::Float { min, max }, Value::Num(x)) => ((x - min) / (max - min)).clamp(0.0, 1.0),
-            (ParamKind::Int { min, max }, Value::Num(x)) => {
-                ((x - *min as f64) / (*max - *min) as f64).clamp(0.0, 1.0)
-            }
+            (ParamKind::Int { min, max }, Value::Num(x)) => ((x - *min as f64) / (*max - *min) as f64).clamp(0.0, 1.0),
             (ParamKind::Choice { values }, Value::Str(s)) => {
                 let i = values.iter().position(|c| c == s).unwrap_or(0);
-                if values.len() <= 1 { 0.0 } else { i as f64 / (values.len() - 1) as f64 }
+                if values.len() <= 1 {
+                    0.0
+                } else {
+                    i as f64 / (values.len() - 1) as f64
+                }
             }
             (ParamKind::Bool, Value::Bool(b)) => f64::from(u8::from(*b)),
             _ => 0.0,
@@ -168,9 +164,7 @@ impl ParamSpec {
         let u = if u.is_finite() { u.clamp(0.0, 1.0) } else { 0.0 };
         match &self.kind {
             ParamKind::Float { min, max } => Value::Num(min + u * (max - min)),
-            ParamKind::Int { min, max } => {
-                Value::Num((*min as f64 + u * (*max - *min) as f64).round())
-            }
+            ParamKind::Int { min, max } => Value::Num((*min as f64 + u * (*max - *min) as f64).round()),
             ParamKind::Choice { values } => {
                 let i = (u * (values.len().saturating_sub(1)) as f64).round() as usize;
                 Value::Str(values[i.min(values.len() - 1)].clone())
@@ -231,18 +225,11 @@ impl Space {
 
     /// Unit-cube coordinates of a configuration (missing values map to the baseline's).
     pub fn to_unit(&self, cfg: &Configuration) -> Vec<f64> {
-        self.params
-            .iter()
-            .map(|p| p.to_unit(cfg.get(&p.name).unwrap_or(&p.baseline)))
-            .collect()
+        self.params.iter().map(|p| p.to_unit(cfg.get(&p.name).unwrap_or(&p.baseline))).collect()
     }
 
     pub fn from_unit(&self, u: &[f64]) -> Configuration {
-        self.params
-            .iter()
-            .zip(u)
-            .map(|(p, x)| (p.name.clone(), p.from_unit(*x)))
-            .collect()
+        self.params.iter().zip(u).map(|(p, x)| (p.name.clone(), p.from_unit(*x))).collect()
     }
 
     /// Euclidean distance in the unit cube, normalised by sqrt(dim) so it lies in [0, 1].

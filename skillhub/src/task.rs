@@ -88,10 +88,9 @@ impl TryFrom<RawGuardrail> for Guardrail {
         .collect();
         match set.as_slice() {
             [limit] => Ok(Guardrail { metric: r.metric, limit: *limit }),
-            _ => Err(format!(
-                "guardrail on `{}` must set exactly one of max, min, max_drop_pct, max_rise_pct",
-                r.metric
-            )),
+            _ => {
+                Err(format!("guardrail on `{}` must set exactly one of max, min, max_drop_pct, max_rise_pct", r.metric))
+            }
         }
     }
 }

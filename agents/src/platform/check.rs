@@ -12,11 +12,15 @@ fn within(p: &ParamSpec, info: &ParamInfo) -> Result<(), String> {
         (ParamKind::Int { min, max }, ParamKind::Int { min: lo, max: hi }) if min < lo || max > hi => {
             bad(format!("bounds [{min}, {max}] exceed the platform's [{lo}, {hi}]; narrow them"))
         }
-        (ParamKind::Choice { values }, ParamKind::Choice { values: known }) => match values.iter().find(|v| !known.contains(v)) {
-            Some(v) => bad(format!("choice `{v}` is not one the platform accepts ({known:?})")),
-            None => Ok(()),
-        },
-        (a, b) if a.type_name() != b.type_name() => bad(format!("is a {} here but a {} on the platform", a.type_name(), b.type_name())),
+        (ParamKind::Choice { values }, ParamKind::Choice { values: known }) => {
+            match values.iter().find(|v| !known.contains(v)) {
+                Some(v) => bad(format!("choice `{v}` is not one the platform accepts ({known:?})")),
+                None => Ok(()),
+            }
+        }
+        (a, b) if a.type_name() != b.type_name() => {
+            bad(format!("is a {} here but a {} on the platform", a.type_name(), b.type_name()))
+        }
         _ => Ok(()),
     }
 }
@@ -27,13 +31,19 @@ pub async fn check_task(task: &TaskSpec, platform: &dyn Platform) -> Result<(), 
     let metrics = platform.metrics().await.map_err(|e| format!("cannot read the platform's metric catalogue: {e}"))?;
     let names: Vec<String> = metrics.into_iter().map(|m| m.name).collect();
     task.validate(Some(&names)).map_err(|e| e.to_string())?;
-    let Some(catalogue) = platform.parameters().await.map_err(|e| format!("cannot read the platform's parameter catalogue: {e}"))? else {
+    let Some(catalogue) =
+        platform.parameters().await.map_err(|e| format!("cannot read the platform's parameter catalogue: {e}"))?
+    else {
         return Ok(());
     };
     for p in &task.params {
         let Some(info) = catalogue.iter().find(|i| i.name == p.name) else {
             let known: Vec<&str> = catalogue.iter().map(|i| i.name.as_str()).collect();
-            return Err(format!("task.params: unknown parameter `{}`; the platform accepts: {}", p.name, known.join(", ")));
+            return Err(format!(
+                "task.params: unknown parameter `{}`; the platform accepts: {}",
+                p.name,
+                known.join(", ")
+            ));
         };
         within(p, info)?;
     }

@@ -20,7 +20,11 @@ pub struct CritiqueInput<'a> {
     pub risk_threshold: f64,
 }
 
-fn nearest<'c>(space: &Space, cfg: &Configuration, others: impl Iterator<Item = (&'c str, &'c Configuration)>) -> Option<(&'c str, f64)> {
+fn nearest<'c>(
+    space: &Space,
+    cfg: &Configuration,
+    others: impl Iterator<Item = (&'c str, &'c Configuration)>,
+) -> Option<(&'c str, f64)> {
     others.map(|(id, o)| (id, space.distance(cfg, o))).min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
@@ -47,11 +51,21 @@ pub fn review(input: &CritiqueInput) -> Vec<Decision> {
     out
 }
 
-fn judge(input: &CritiqueInput, space: &Space, model: Option<&Surrogate>, c: &Candidate, accepted: &[&Candidate]) -> Result<String, String> {
+fn judge(
+    input: &CritiqueInput,
+    space: &Space,
+    model: Option<&Surrogate>,
+    c: &Candidate,
+    accepted: &[&Candidate],
+) -> Result<String, String> {
     space.check(&c.config).map_err(|e| format!("invalid: {e}"))?;
     if let Some(i) = input.insight {
-        if let Some((_, d)) = nearest(space, &c.config, i.failures.iter().map(|f| ("failure", f))).filter(|(_, d)| *d < 2.0 * SAME_POINT) {
-            return Err(format!("repeats a known failure (distance {d:.3} to a configuration measured worse or unsafe)"));
+        if let Some((_, d)) =
+            nearest(space, &c.config, i.failures.iter().map(|f| ("failure", f))).filter(|(_, d)| *d < 2.0 * SAME_POINT)
+        {
+            return Err(format!(
+                "repeats a known failure (distance {d:.3} to a configuration measured worse or unsafe)"
+            ));
         }
         let measured = i.observations.iter().map(|o| (o.candidate_id.as_str(), &o.config));
         if let Some((id, d)) = nearest(space, &c.config, measured).filter(|(_, d)| *d < SAME_POINT) {
@@ -61,7 +75,9 @@ fn judge(input: &CritiqueInput, space: &Space, model: Option<&Surrogate>, c: &Ca
     if space.distance(&c.config, input.control) < SAME_POINT {
         return Err("near-duplicate of the control".into());
     }
-    if let Some((id, d)) = nearest(space, &c.config, accepted.iter().map(|a| (a.id.as_str(), &a.config))).filter(|(_, d)| *d < SAME_POINT) {
+    if let Some((id, d)) =
+        nearest(space, &c.config, accepted.iter().map(|a| (a.id.as_str(), &a.config))).filter(|(_, d)| *d < SAME_POINT)
+    {
         return Err(format!("near-duplicate of {id} in this batch (distance {d:.3})"));
     }
     let risk_note = match model {

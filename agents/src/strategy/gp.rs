@@ -78,7 +78,10 @@ impl Gp {
         if self.xs.is_empty() {
             return Posterior { mean: h.prior_mean, sd: h.signal_var.sqrt() };
         }
-        let kx = DVector::from_iterator(self.xs.len(), self.xs.iter().map(|xi| matern52(xi, x, &h.length_scales, h.signal_var)));
+        let kx = DVector::from_iterator(
+            self.xs.len(),
+            self.xs.iter().map(|xi| matern52(xi, x, &h.length_scales, h.signal_var)),
+        );
         let mean = h.prior_mean + kx.dot(&self.alpha);
         let v = self.chol.l().solve_lower_triangular(&kx).unwrap_or_else(|| DVector::zeros(self.xs.len()));
         let var = (h.signal_var - v.dot(&v)).max(1e-12);
@@ -96,11 +99,11 @@ impl Gp {
         let mut best: Option<(f64, Gp)> = None;
         for &l in &[0.1, 0.18, 0.3, 0.5, 0.8, 1.3] {
             for &s in &[0.5, 1.0, 2.0] {
-                let length_scales = relevance.iter().map(|r| (l / r.max(0.25).min(4.0).sqrt()).max(0.03)).collect();
+                let length_scales = relevance.iter().map(|r| (l / r.clamp(0.25, 4.0).sqrt()).max(0.03)).collect();
                 let hyper = Hyper { length_scales, signal_var: signal_var * s, prior_mean };
                 let Some(gp) = Gp::fit(samples, hyper) else { continue };
                 let lml = gp.log_marginal_likelihood(samples);
-                if lml.is_finite() && best.as_ref().map_or(true, |(b, _)| lml > *b) {
+                if lml.is_finite() && best.as_ref().is_none_or(|(b, _)| lml > *b) {
                     best = Some((lml, gp));
                 }
             }

@@ -25,7 +25,13 @@ fn author(round: u32) -> Provenance {
 }
 
 fn patch(task: &TaskSpec, round: u32, name: &str, reason: String, op: PatchOp) -> SkillPatch {
-    SkillPatch { id: format!("{}/r{round}/{name}", task.id), task_id: task.id.clone(), reason, author: author(round), op }
+    SkillPatch {
+        id: format!("{}/r{round}/{name}", task.id),
+        task_id: task.id.clone(),
+        reason,
+        author: author(round),
+        op,
+    }
 }
 
 fn z(p: &Pattern) -> f64 {
@@ -53,23 +59,47 @@ pub fn patches(task: &TaskSpec, insight: &Insight, skill: &Skill, s: &LearningSe
     let round = insight.round.round;
     let mut out = Vec::new();
     if let Some(id) = &insight.shipped {
-        let source = format!("shipped {id} in round {round} ({})", insight.incumbent.experiment_id.as_deref().unwrap_or("?"));
+        let source =
+            format!("shipped {id} in round {round} ({})", insight.incumbent.experiment_id.as_deref().unwrap_or("?"));
         let reason = "significantly better than the control and non-inferior on every guardrail".to_string();
-        out.push(patch(task, round, "baseline", reason, PatchOp::SetBaseline { config: insight.incumbent.config.clone(), source }));
+        out.push(patch(
+            task,
+            round,
+            "baseline",
+            reason,
+            PatchOp::SetBaseline { config: insight.incumbent.config.clone(), source },
+        ));
     }
     if let Some(why) = &insight.rolled_back {
         let source = format!("rolled back in round {round}: {why}");
         let reason = "the shipped configuration breached a guardrail in later experiments".to_string();
-        out.push(patch(task, round, "rollback", reason, PatchOp::SetBaseline { config: insight.incumbent.config.clone(), source }));
+        out.push(patch(
+            task,
+            round,
+            "rollback",
+            reason,
+            PatchOp::SetBaseline { config: insight.incumbent.config.clone(), source },
+        ));
     }
     if !insight.observations.is_empty() {
         let elites = insight
             .elites
             .iter()
-            .map(|e| EliteConfig { experiment_id: e.experiments.last().cloned().unwrap_or_default(), score_pct: e.score_vs_baseline.estimate, config: e.config.clone() })
+            .map(|e| EliteConfig {
+                experiment_id: e.experiments.last().cloned().unwrap_or_default(),
+                score_pct: e.score_vs_baseline.estimate,
+                config: e.config.clone(),
+            })
             .collect();
-        let reason = format!("{} configurations measured; sensitivities from the surrogate fit", insight.observations.len());
-        out.push(patch(task, round, "priors", reason, PatchOp::SetPriors { sensitivity: insight.sensitivity.clone(), elites }));
+        let reason =
+            format!("{} configurations measured; sensitivities from the surrogate fit", insight.observations.len());
+        out.push(patch(
+            task,
+            round,
+            "priors",
+            reason,
+            PatchOp::SetPriors { sensitivity: insight.sensitivity.clone(), elites },
+        ));
     }
     for p in &insight.patterns {
         out.extend(rule_patches(task, round, p, skill, s));
@@ -78,7 +108,9 @@ pub fn patches(task: &TaskSpec, insight: &Insight, skill: &Skill, s: &LearningSe
 }
 
 fn rule_patches(task: &TaskSpec, round: u32, p: &Pattern, skill: &Skill, s: &LearningSettings) -> Vec<SkillPatch> {
-    let about = |r: &&Rule| r.is_active() && r.parameter.as_deref() == Some(&p.parameter) && r.metric.as_deref() == Some(&p.metric);
+    let about = |r: &&Rule| {
+        r.is_active() && r.parameter.as_deref() == Some(&p.parameter) && r.metric.as_deref() == Some(&p.metric)
+    };
     let existing: Vec<&Rule> = skill.rules.iter().filter(about).collect();
     let significant = z(p).abs() >= s.rule_z && p.support >= s.min_support;
     let mut out = Vec::new();
@@ -87,13 +119,21 @@ fn rule_patches(task: &TaskSpec, round: u32, p: &Pattern, skill: &Skill, s: &Lea
         let contradicted = significant && claimed.signum() != p.effect_pct.signum();
         let unsupported = !r.is_prior_only() && p.support >= 2 * s.min_support && z(p).abs() < 1.0;
         if contradicted || unsupported {
-            let reason = format!("measured {:+.2}% ± {:.2} over {} configurations ({})", p.effect_pct, p.std_err_pct, p.support, p.experiments.join(", "));
+            let reason = format!(
+                "measured {:+.2}% ± {:.2} over {} configurations ({})",
+                p.effect_pct,
+                p.std_err_pct,
+                p.support,
+                p.experiments.join(", ")
+            );
             let why = if contradicted { "contradicted" } else { "no longer supported" };
             let op = PatchOp::RetireRule { rule_id: r.id.clone(), reason: format!("{why}: {reason}") };
             out.push(patch(task, round, &format!("retire-{}", r.id), format!("rule {} {why} by the data", r.id), op));
         }
     }
-    let agreeing = existing.iter().any(|r| r.effect_pct.is_some_and(|e| e.signum() == p.effect_pct.signum()) && !r.is_prior_only());
+    let agreeing = existing
+        .iter()
+        .any(|r| r.effect_pct.is_some_and(|e| e.signum() == p.effect_pct.signum()) && !r.is_prior_only());
     if significant && !agreeing {
         let id = format!("{}-r{round}-{}-{}", task.id, p.parameter, p.metric);
         let confidence = (1.0 - crate::stats::two_sided_p_normal(z(p)).unwrap_or(1.0)).clamp(0.0, 0.99);

@@ -2,8 +2,10 @@
 //! observations, the incumbent, the failures, the elites, the sensitivities and the
 //! convergence signal. Rebuilding it after a restart is replaying the journal.
 
-use crate::protocol::{ArmResult, Elite, ExperimentResult, GuardrailStatus, Incumbent, Insight, Interval, Observation, RoundRef};
 use super::pareto::{pareto_front, select_diverse, Measured};
+use crate::protocol::{
+    ArmResult, Elite, ExperimentResult, GuardrailStatus, Incumbent, Insight, Interval, Observation, RoundRef,
+};
 use serde::{Deserialize, Serialize};
 use skillhub::{Configuration, TaskSpec};
 use std::collections::BTreeMap;
@@ -81,8 +83,11 @@ pub fn observations(results: &[ExperimentResult]) -> Vec<Observation> {
     out
 }
 
+/// An estimate and its standard error.
+type Est = (f64, f64);
+
 /// The incumbent's reads against the baseline, pooled per metric, from `arms`.
-fn pooled_reads<'a>(arms: impl Iterator<Item = &'a ArmResult>) -> (Option<(f64, f64)>, BTreeMap<String, (f64, f64)>) {
+fn pooled_reads<'a>(arms: impl Iterator<Item = &'a ArmResult>) -> (Option<Est>, BTreeMap<String, Est>) {
     let mut score: Option<(f64, f64)> = None;
     let mut lifts: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     for a in arms.filter(|a| !a.vs_baseline.is_empty()) {
@@ -98,7 +103,12 @@ fn pooled_reads<'a>(arms: impl Iterator<Item = &'a ArmResult>) -> (Option<(f64, 
 }
 
 /// Arms of candidate `id` in `results` from rounds after `since` (fresh) or up to it.
-fn arms_of<'a>(results: &'a [ExperimentResult], id: &'a str, since: u32, fresh: bool) -> impl Iterator<Item = &'a ArmResult> {
+fn arms_of<'a>(
+    results: &'a [ExperimentResult],
+    id: &'a str,
+    since: u32,
+    fresh: bool,
+) -> impl Iterator<Item = &'a ArmResult> {
     results
         .iter()
         .filter(move |r| (r.round.round > since) == fresh)
@@ -118,12 +128,21 @@ fn breach(task: &TaskSpec, inc: &Incumbent, results: &[ExperimentResult]) -> Opt
         let (est, se) = *lifts.get(&g.metric)?;
         let limit = super::surrogate::threshold_pct(g, &means)?;
         let clear = if g.higher_is_safe() { est + z * se < limit } else { est - z * se > limit };
-        clear.then(|| format!("{} breached: {:+.2}% ± {:.2} over its fresh reads vs limit {limit:+.2}%", g.describe(), est, se))
+        clear.then(|| {
+            format!("{} breached: {:+.2}% ± {:.2} over its fresh reads vs limit {limit:+.2}%", g.describe(), est, se)
+        })
     })
 }
 
 fn baseline_incumbent(task: &TaskSpec) -> Incumbent {
-    Incumbent { candidate_id: None, config: task.baseline(), score_vs_baseline: None, lifts_pct: BTreeMap::new(), since_round: 0, experiment_id: None }
+    Incumbent {
+        candidate_id: None,
+        config: task.baseline(),
+        score_vs_baseline: None,
+        lifts_pct: BTreeMap::new(),
+        since_round: 0,
+        experiment_id: None,
+    }
 }
 
 /// What replaying the ship decisions gives.
@@ -139,7 +158,12 @@ struct Replay {
 /// the one before it.
 fn replay(task: &TaskSpec, results: &[ExperimentResult]) -> Replay {
     let mut stack = vec![baseline_incumbent(task)];
-    let mut out = Replay { incumbent: baseline_incumbent(task), shipped_now: None, rolled_back_now: None, rolled_back: Vec::new() };
+    let mut out = Replay {
+        incumbent: baseline_incumbent(task),
+        shipped_now: None,
+        rolled_back_now: None,
+        rolled_back: Vec::new(),
+    };
     for (i, r) in results.iter().enumerate() {
         let last = i + 1 == results.len();
         let seen = &results[..=i];
@@ -153,10 +177,21 @@ fn replay(task: &TaskSpec, results: &[ExperimentResult]) -> Replay {
                 }
             }
         }
-        let winner = r.arms.iter().filter(|a| a.shippable).max_by(|a, b| a.score_vs_control.low.total_cmp(&b.score_vs_control.low));
-        let rolled_back = |a: &ArmResult| out.rolled_back.iter().any(|c| *c == a.config);
+        let winner = r
+            .arms
+            .iter()
+            .filter(|a| a.shippable)
+            .max_by(|a, b| a.score_vs_control.low.total_cmp(&b.score_vs_control.low));
+        let rolled_back = |a: &ArmResult| out.rolled_back.contains(&a.config);
         if let Some(w) = winner.filter(|w| !rolled_back(w)) {
-            stack.push(Incumbent { candidate_id: w.candidate_id.clone(), config: w.config.clone(), score_vs_baseline: None, lifts_pct: BTreeMap::new(), since_round: r.round.round, experiment_id: Some(r.experiment_id.clone()) });
+            stack.push(Incumbent {
+                candidate_id: w.candidate_id.clone(),
+                config: w.config.clone(),
+                score_vs_baseline: None,
+                lifts_pct: BTreeMap::new(),
+                since_round: r.round.round,
+                experiment_id: Some(r.experiment_id.clone()),
+            });
             if last {
                 out.shipped_now = w.candidate_id.clone();
             }
@@ -199,7 +234,12 @@ fn convergence(results: &[ExperimentResult], s: &InsightSettings) -> (bool, Stri
         return (false, format!("{} of at least {p} experiments read", results.len()));
     }
     let recent = &results[results.len() - p..];
-    let best_upper = recent.iter().flat_map(|r| r.arms.iter()).filter(|a| !a.vs_control.is_empty()).map(|a| a.score_vs_control.high).fold(f64::NEG_INFINITY, f64::max);
+    let best_upper = recent
+        .iter()
+        .flat_map(|r| r.arms.iter())
+        .filter(|a| !a.vs_control.is_empty())
+        .map(|a| a.score_vs_control.high)
+        .fold(f64::NEG_INFINITY, f64::max);
     let shipped = recent.iter().any(|r| r.arms.iter().any(|a| a.shippable));
     if !shipped && best_upper < s.min_lift_pct {
         (true, format!("in the last {p} experiments no arm could beat the control by {:.2}% (best upper bound {best_upper:+.2}%)", s.min_lift_pct))
@@ -255,7 +295,11 @@ fn elites(task: &TaskSpec, obs: &[Observation], k: usize) -> Vec<Elite> {
             candidate_id: o.candidate_id.clone(),
             config: o.config.clone(),
             score_vs_baseline: o.score,
-            lifts_pct: task.objectives.iter().filter_map(|ob| Some((ob.metric.clone(), o.lifts_pct.get(&ob.metric)?.0))).collect(),
+            lifts_pct: task
+                .objectives
+                .iter()
+                .filter_map(|ob| Some((ob.metric.clone(), o.lifts_pct.get(&ob.metric)?.0)))
+                .collect(),
             experiments: o.experiments.clone(),
         })
         .collect()

@@ -139,14 +139,16 @@ fn describe_move(space: &Space, from: &Configuration, to: &Configuration) -> Str
 pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
     let space = input.task.space();
     let mut rng = ChaCha8Rng::seed_from_u64(input.seed);
-    let Some(mut model) = Surrogate::fit(input.task, input.observations, input.baseline_means, input.sensitivity) else {
+    let Some(mut model) = Surrogate::fit(input.task, input.observations, input.baseline_means, input.sensitivity)
+    else {
         return super::random::suggest(input.task, input.n, input.seed);
     };
     let mut taken: Vec<Vec<f64>> = input.observations.iter().map(|o| space.to_unit(&o.config)).collect();
     taken.push(space.to_unit(&space.baseline()));
     taken.push(space.to_unit(input.incumbent));
     let best = best_safe_mean(&model, &space, input);
-    let candidates: Vec<(Configuration, Vec<f64>)> = pool(input, &space, &mut rng).iter().map(|u| snap(&space, u)).collect();
+    let candidates: Vec<(Configuration, Vec<f64>)> =
+        pool(input, &space, &mut rng).iter().map(|u| snap(&space, u)).collect();
     let mut out = Vec::new();
     while out.len() < input.n {
         let Some((cfg, u, acq, pred)) = pick(&model, &candidates, &taken, best, input.max_risk) else { break };
@@ -179,7 +181,13 @@ fn best_safe_mean(model: &Surrogate, space: &Space, input: &SearchInput) -> f64 
 
 type Pick = (Configuration, Vec<f64>, f64, super::surrogate::Prediction);
 
-fn pick(model: &Surrogate, candidates: &[(Configuration, Vec<f64>)], taken: &[Vec<f64>], best: f64, max_risk: f64) -> Option<Pick> {
+fn pick(
+    model: &Surrogate,
+    candidates: &[(Configuration, Vec<f64>)],
+    taken: &[Vec<f64>],
+    best: f64,
+    max_risk: f64,
+) -> Option<Pick> {
     let dim = candidates.first().map_or(1, |c| c.1.len()).max(1) as f64;
     let far = |u: &Vec<f64>| {
         taken.iter().all(|t| {
@@ -194,7 +202,7 @@ fn pick(model: &Surrogate, candidates: &[(Configuration, Vec<f64>)], taken: &[Ve
             continue;
         }
         let acq = expected_improvement(pred.score, best) * pred.p_provable;
-        if best_pick.as_ref().map_or(true, |b| acq > b.2) {
+        if best_pick.as_ref().is_none_or(|b| acq > b.2) {
             best_pick = Some((cfg.clone(), u.clone(), acq, pred));
         }
     }

@@ -75,7 +75,12 @@ fn prior_sd(ys: &[f64]) -> f64 {
     var.sqrt().max(PRIOR_SD_PCT)
 }
 
-fn fit(space: &Space, obs: &[Observation], value: impl Fn(&Observation) -> Option<(f64, f64)>, relevance: &[f64]) -> Option<(Gp, Vec<Sample>)> {
+fn fit(
+    space: &Space,
+    obs: &[Observation],
+    value: impl Fn(&Observation) -> Option<(f64, f64)>,
+    relevance: &[f64],
+) -> Option<(Gp, Vec<Sample>)> {
     let mut samples = vec![Sample { x: space.to_unit(&space.baseline()), y: 0.0, noise_var: BASELINE_NOISE }];
     for o in obs {
         if let Some((y, se)) = value(o) {
@@ -93,15 +98,16 @@ fn fit(space: &Space, obs: &[Observation], value: impl Fn(&Observation) -> Optio
 /// Per-dimension relevance (mean 1) from a sensitivity map summing to 1.
 pub fn relevance(space: &Space, sensitivity: &BTreeMap<String, f64>) -> Vec<f64> {
     let d = space.dim() as f64;
-    space
-        .params
-        .iter()
-        .map(|p| sensitivity.get(&p.name).map_or(1.0, |s| (s * d).clamp(0.25, 4.0)))
-        .collect()
+    space.params.iter().map(|p| sensitivity.get(&p.name).map_or(1.0, |s| (s * d).clamp(0.25, 4.0))).collect()
 }
 
 impl Surrogate {
-    pub fn fit(task: &TaskSpec, obs: &[Observation], baseline_means: &BTreeMap<String, f64>, sensitivity: &BTreeMap<String, f64>) -> Option<Surrogate> {
+    pub fn fit(
+        task: &TaskSpec,
+        obs: &[Observation],
+        baseline_means: &BTreeMap<String, f64>,
+        sensitivity: &BTreeMap<String, f64>,
+    ) -> Option<Surrogate> {
         let space = task.space();
         let rel = relevance(&space, sensitivity);
         let (score, samples) = fit(&space, obs, |o| Some((o.score.estimate, o.score_se)), &rel)?;
@@ -109,9 +115,19 @@ impl Surrogate {
         for g in &task.guardrails {
             let Some(threshold_pct) = threshold_pct(g, baseline_means) else { continue };
             let metric = g.metric.clone();
-            let Some((gp, _)) = fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim())) else { continue };
-            let read_se = median(obs.iter().filter_map(|o| o.lifts_pct.get(&metric).map(|l| l.1)).collect()).unwrap_or(0.0);
-            guards.push(GuardModel { rule: g.describe(), gp, threshold_pct, proof_margin_pct: PROOF_Z * read_se, higher_is_safe: g.higher_is_safe() });
+            let Some((gp, _)) = fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim()))
+            else {
+                continue;
+            };
+            let read_se =
+                median(obs.iter().filter_map(|o| o.lifts_pct.get(&metric).map(|l| l.1)).collect()).unwrap_or(0.0);
+            guards.push(GuardModel {
+                rule: g.describe(),
+                gp,
+                threshold_pct,
+                proof_margin_pct: PROOF_Z * read_se,
+                higher_is_safe: g.higher_is_safe(),
+            });
         }
         Some(Surrogate { score, guards, samples })
     }
