@@ -76,3 +76,11 @@ fn bad_environment_value_is_named() {
     let out = rectune(dir.path()).args(["run"]).env("RECTUNE__AGENTS__ONLINE__CONFIDENCE", "1.5").output().unwrap();
     assert_clean_failure(&out, "agents.online.confidence");
 }
+
+#[test]
+fn invariant_the_baseline_violates_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = task_variant(dir.path(), "inv.toml", |t| t.replace("min = 0.2", "min = 20.0"));
+    let out = rectune(dir.path()).args(["run", "--task"]).arg(&path).output().unwrap();
+    assert_clean_failure(&out, "task.invariants");
+}

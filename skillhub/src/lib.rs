@@ -26,4 +26,4 @@ pub use skill::{
 };
 pub use space::{Configuration, ParamKind, ParamSpec, Space, SpaceError, Value};
 pub use store::{Applied, HistoryEntry, SkillStore};
-pub use task::{Budget, Direction, Guardrail, Limit, Objective, TaskError, TaskSpec};
+pub use task::{Budget, Direction, Guardrail, Invariant, Limit, Objective, TaskError, TaskSpec};

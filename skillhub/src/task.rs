@@ -4,7 +4,7 @@
 //! number every strategy maximises and every report uses, so the simulator's truth, the
 //! agents and the benchmarks cannot disagree on what "better" means.
 
-use crate::space::{Configuration, Space, SpaceError};
+use crate::space::{Configuration, ParamKind, Space, SpaceError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -139,6 +139,38 @@ impl Guardrail {
     }
 }
 
+/// A linear constraint across parameters that every configuration must satisfy, e.g.
+/// "the engagement heads together carry some weight": `min <= sum terms[p] * p <= max`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invariant {
+    pub description: String,
+    pub terms: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+impl Invariant {
+    /// The weighted sum, or `None` when a term is missing or not numeric.
+    pub fn value(&self, cfg: &Configuration) -> Option<f64> {
+        self.terms.iter().map(|(p, w)| cfg.get(p).and_then(|v| v.as_f64()).map(|x| w * x)).sum()
+    }
+
+    /// `Err` says how the configuration violates the invariant.
+    pub fn check(&self, cfg: &Configuration) -> Result<(), String> {
+        let v = self.value(cfg).ok_or_else(|| {
+            format!("invariant `{}` needs numeric values of {:?}", self.description, self.terms.keys())
+        })?;
+        match (self.min, self.max) {
+            (Some(lo), _) if v < lo => Err(format!("violates invariant `{}`: {v:.4} < {lo}", self.description)),
+            (_, Some(hi)) if v > hi => Err(format!("violates invariant `{}`: {v:.4} > {hi}", self.description)),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// How much experimentation a task may spend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +191,9 @@ pub struct TaskSpec {
     pub objectives: Vec<Objective>,
     #[serde(default)]
     pub guardrails: Vec<Guardrail>,
+    /// Cross-parameter constraints every candidate must satisfy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<Invariant>,
     pub budget: Budget,
 }
 
@@ -183,6 +218,8 @@ pub enum TaskError {
     Budget { field: &'static str, value: u64, min: u64 },
     #[error("task.guardrails: `{0}` has a non-finite or negative limit")]
     BadGuardrail(String),
+    #[error("task.invariants: `{description}`: {problem}")]
+    BadInvariant { description: String, problem: String },
 }
 
 impl TaskSpec {
@@ -226,10 +263,33 @@ impl TaskSpec {
                 return Err(TaskError::BadGuardrail(g.metric.clone()));
             }
         }
+        self.check_invariants()?;
         if let Some(known) = known_metrics {
             self.check_metrics(known)?;
         }
         self.check_budget()
+    }
+
+    fn check_invariants(&self) -> Result<(), TaskError> {
+        let baseline = self.baseline();
+        for inv in &self.invariants {
+            let bad = |problem: String| TaskError::BadInvariant { description: inv.description.clone(), problem };
+            if inv.min.is_none() && inv.max.is_none() {
+                return Err(bad("set min, max or both".into()));
+            }
+            if let Some(p) = inv.terms.keys().find(|p| {
+                !matches!(self.space().get(p).map(|s| &s.kind), Some(ParamKind::Float { .. } | ParamKind::Int { .. }))
+            }) {
+                return Err(bad(format!("`{p}` is not a numeric free parameter of the task")));
+            }
+            inv.check(&baseline).map_err(|e| bad(format!("the baseline itself {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Every invariant the configuration violates, as reasons.
+    pub fn violations(&self, cfg: &Configuration) -> Vec<String> {
+        self.invariants.iter().filter_map(|i| i.check(cfg).err()).collect()
     }
 
     fn check_metrics(&self, known: &[String]) -> Result<(), TaskError> {
@@ -321,6 +381,23 @@ mod tests {
     }
 
     #[test]
+    fn invariant_names_itself_and_the_bound_it_violates() {
+        let inv = Invariant {
+            description: "heads carry weight".into(),
+            terms: BTreeMap::from([("a".to_string(), 1.0), ("b".to_string(), 2.0)]),
+            min: Some(0.5),
+            max: None,
+        };
+        let ok =
+            Configuration::from([("a".to_string(), crate::Value::Num(0.1)), ("b".to_string(), crate::Value::Num(0.3))]);
+        assert_eq!(inv.check(&ok), Ok(()));
+        let bad =
+            Configuration::from([("a".to_string(), crate::Value::Num(0.1)), ("b".to_string(), crate::Value::Num(0.1))]);
+        let err = inv.check(&bad).unwrap_err();
+        assert!(err.contains("heads carry weight") && err.contains("< 0.5"), "{err}");
+    }
+
+    #[test]
     fn score_weights_signed_lifts() {
         let t = TaskSpec {
             id: "t".into(),
@@ -331,6 +408,7 @@ mod tests {
                 Objective { metric: "b".into(), direction: Direction::Minimize, weight: 1.0 },
             ],
             guardrails: vec![],
+            invariants: vec![],
             budget: Budget { rounds: 1, arms_per_round: 1, units_per_arm: 100 },
         };
         let lifts = BTreeMap::from([("a".to_string(), 1.0), ("b".to_string(), 0.5)]);

@@ -81,6 +81,7 @@ mod tests {
                 Objective { metric: "c".into(), direction: Direction::Maximize, weight: 1.0 },
             ],
             guardrails: vec![],
+            invariants: vec![],
             budget: Budget { rounds: 1, arms_per_round: 1, units_per_arm: 100 },
         };
         let lifts = BTreeMap::from([

@@ -59,6 +59,9 @@ fn judge(
     accepted: &[&Candidate],
 ) -> Result<String, String> {
     space.check(&c.config).map_err(|e| format!("invalid: {e}"))?;
+    if let Some(v) = input.task.violations(&c.config).into_iter().next() {
+        return Err(format!("invalid: {v}"));
+    }
     if let Some(i) = input.insight {
         if let Some((_, d)) =
             nearest(space, &c.config, i.failures.iter().map(|f| ("failure", f))).filter(|(_, d)| *d < 2.0 * SAME_POINT)
@@ -99,4 +102,126 @@ fn judge(
         return Err(format!("batch is full ({} arms per round)", input.max_accept));
     }
     Ok(format!("valid, not a repeat, {risk_note}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Incumbent, Interval, Observation, Origin, RoundRef};
+    use skillhub::{Budget, Direction, Invariant, Objective, ParamKind, ParamSpec, Value};
+    use std::collections::BTreeMap;
+
+    fn task() -> TaskSpec {
+        let p = |name: &str| ParamSpec {
+            name: name.into(),
+            kind: ParamKind::Float { min: 0.0, max: 1.0 },
+            baseline: Value::Num(0.5),
+            description: String::new(),
+        };
+        TaskSpec {
+            id: "t".into(),
+            context: String::new(),
+            params: vec![p("a"), p("b")],
+            objectives: vec![Objective { metric: "m".into(), direction: Direction::Maximize, weight: 1.0 }],
+            guardrails: vec![],
+            invariants: vec![Invariant {
+                description: "a and b together".into(),
+                terms: BTreeMap::from([("a".into(), 1.0), ("b".into(), 1.0)]),
+                min: Some(0.3),
+                max: None,
+            }],
+            budget: Budget { rounds: 1, arms_per_round: 2, units_per_arm: 1000 },
+        }
+    }
+
+    fn cand(id: &str, a: f64, b: f64) -> Candidate {
+        let config = BTreeMap::from([("a".to_string(), Value::Num(a)), ("b".to_string(), Value::Num(b))]);
+        Candidate { id: id.into(), config, hypothesis: String::new(), origin: Origin::Optimizer }
+    }
+
+    fn insight(task: &TaskSpec, measured: &Candidate, failure: &Candidate) -> Insight {
+        let zero = Interval { estimate: 0.0, low: 0.0, high: 0.0 };
+        Insight {
+            round: RoundRef { task_id: "t".into(), round: 1 },
+            incumbent: Incumbent {
+                candidate_id: None,
+                config: task.baseline(),
+                score_vs_baseline: None,
+                lifts_pct: BTreeMap::new(),
+                since_round: 0,
+                experiment_id: None,
+            },
+            shipped: None,
+            rolled_back: None,
+            elites: vec![],
+            sensitivity: BTreeMap::new(),
+            patterns: vec![],
+            failures: vec![failure.config.clone()],
+            observations: vec![Observation {
+                candidate_id: measured.id.clone(),
+                round: 1,
+                config: measured.config.clone(),
+                score: zero,
+                score_se: 0.5,
+                lifts_pct: BTreeMap::new(),
+                safe: true,
+                experiments: vec!["exp-1".into()],
+            }],
+            baseline_means: BTreeMap::new(),
+            converged: false,
+            convergence_reason: String::new(),
+        }
+    }
+
+    fn reasons(candidates: &[Candidate], with_memory: bool) -> Vec<(bool, String)> {
+        let t = task();
+        let i = insight(&t, &cand("r1-c1", 0.9, 0.9), &cand("r1-c2", 0.1, 0.9));
+        let input = CritiqueInput {
+            task: &t,
+            candidates,
+            insight: with_memory.then_some(&i),
+            control: &t.baseline(),
+            max_accept: 2,
+            risk_threshold: 0.5,
+        };
+        review(&input).into_iter().map(|d| (d.accepted, d.reason)).collect()
+    }
+
+    #[test]
+    fn critic_rejects_out_of_range_values() {
+        let r = reasons(&[cand("c", 1.5, 0.5)], false);
+        assert!(!r[0].0 && r[0].1.contains("outside [0, 1]"), "{r:?}");
+    }
+
+    #[test]
+    fn critic_rejects_invariant_violations() {
+        let r = reasons(&[cand("c", 0.1, 0.1)], false);
+        assert!(!r[0].0 && r[0].1.contains("a and b together"), "{r:?}");
+    }
+
+    #[test]
+    fn critic_rejects_repeats_of_failures_and_measured_configurations() {
+        let r = reasons(&[cand("c1", 0.1, 0.9), cand("c2", 0.9, 0.9)], true);
+        assert!(!r[0].0 && r[0].1.contains("known failure"), "{r:?}");
+        assert!(!r[1].0 && r[1].1.contains("already measured r1-c1"), "{r:?}");
+    }
+
+    #[test]
+    fn critic_rejects_near_duplicates_and_the_control_and_keeps_the_batch_size() {
+        let r = reasons(
+            &[
+                cand("c1", 0.2, 0.2),
+                cand("c2", 0.205, 0.2),
+                cand("c3", 0.5, 0.5),
+                cand("c4", 0.7, 0.2),
+                cand("c5", 0.3, 0.8),
+            ],
+            false,
+        );
+        assert!(r[0].0, "{r:?}");
+        assert!(!r[1].0 && r[1].1.contains("near-duplicate of c1"), "{r:?}");
+        assert!(!r[2].0 && r[2].1.contains("control"), "{r:?}");
+        assert!(r[3].0, "{r:?}");
+        assert!(!r[4].0 && r[4].1.contains("batch is full"), "{r:?}");
+    }
 }

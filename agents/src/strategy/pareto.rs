@@ -195,6 +195,7 @@ mod tests {
                 Objective { metric: "latency_ms".into(), direction: Direction::Minimize, weight: 1.0 },
             ],
             guardrails: vec![],
+            invariants: vec![],
             budget: Budget { rounds: 1, arms_per_round: 1, units_per_arm: 100 },
         };
         let obs = Observation {

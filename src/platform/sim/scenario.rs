@@ -10,7 +10,7 @@ use super::truth::SimOracle;
 use super::world::World;
 use super::SimError;
 use agents::platform::{MetricInfo, ParamInfo};
-use skillhub::{Budget, Configuration, Direction, Guardrail, Limit, Objective, TaskSpec};
+use skillhub::{Budget, Configuration, Direction, Guardrail, Invariant, Limit, Objective, TaskSpec};
 use std::sync::Arc;
 
 const NAMES: &[&str] = &["prerank-fusion", "rank-fusion", "rerank-diversity"];
@@ -145,6 +145,7 @@ impl Scenario {
             params: free.iter().filter_map(|n| specs.iter().find(|p| p.name == *n).cloned()).collect(),
             objectives,
             guardrails,
+            invariants: self.invariants(),
             // The rank and re-rank optima sit on a guardrail (ctr, dwell: noisy metrics);
             // showing non-inferiority near it needs twice the units of pre-ranking.
             budget: Budget {
@@ -153,6 +154,23 @@ impl Scenario {
                 units_per_arm: if self.name == "prerank-fusion" { 40_000 } else { 80_000 },
             },
         }
+    }
+
+    /// Cross-parameter constraints of the scenario's task: a fusion whose learned
+    /// signals all weigh zero ranks by the retrieval prior alone, which no one ships.
+    fn invariants(&self) -> Vec<Invariant> {
+        let (description, names): (&str, &[&str]) = match self.name {
+            "prerank-fusion" => {
+                ("the pre-rank score keeps a learned engagement signal", &["prerank.w_ctr", "prerank.w_dwell"])
+            }
+            "rank-fusion" => (
+                "the rank score keeps weight on the engagement heads",
+                &["rank.w_click", "rank.w_dwell", "rank.w_like"],
+            ),
+            _ => return Vec::new(),
+        };
+        let terms = names.iter().map(|n| (n.to_string(), 1.0)).collect();
+        vec![Invariant { description: description.into(), terms, min: Some(0.2), max: None }]
     }
 }
 
