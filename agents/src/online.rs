@@ -123,6 +123,32 @@ fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, treatme
     }
 }
 
+/// Relative guardrails whose margin is tighter than a read of `units` per arm can show
+/// (no drop at all would still be "inconclusive"): such a task will rarely ship.
+fn unprovable_guardrails(
+    task: &TaskSpec,
+    cv: &BTreeMap<String, f64>,
+    s: &OnlineSettings,
+    units: u64,
+    treatments: usize,
+) -> Vec<String> {
+    let alpha = (1.0 - s.confidence) / treatments.max(1) as f64;
+    let Ok(z) = stats::normal_quantile(1.0 - alpha) else { return Vec::new() };
+    task.guardrails
+        .iter()
+        .filter_map(|g| {
+            let margin = match g.limit {
+                skillhub::Limit::MaxDropPct(p) | skillhub::Limit::MaxRisePct(p) => p,
+                _ => return None,
+            };
+            let shown = z * cv.get(&g.metric)? * (2.0 / units.max(1) as f64).sqrt() * 100.0;
+            (shown > margin).then(|| {
+                format!("{}: a read of {units} units per arm can only show margins above {shown:.2}%; raise units_per_arm or loosen the margin", g.describe())
+            })
+        })
+        .collect()
+}
+
 fn plan(msg: &RunExperiment, settings: &OnlineSettings) -> Result<LaunchRecord, AgentError> {
     let baseline = msg.task.baseline();
     let mut plan = vec![ArmPlan {
@@ -158,6 +184,9 @@ fn plan(msg: &RunExperiment, settings: &OnlineSettings) -> Result<LaunchRecord, 
     let share = (10_000.0 / plan.len() as f64).floor() / 10_000.0;
     plan.iter_mut().for_each(|a| a.traffic = share);
     let (units, sizing) = size(&msg.task, &msg.cv, settings, treatments);
+    for warning in unprovable_guardrails(&msg.task, &msg.cv, settings, units, treatments) {
+        warn!(%warning, "guardrail margin below what the experiment can show");
+    }
     let request = LaunchRequest {
         name: format!("{}/round-{}", msg.task.id, msg.verdict.round.round),
         control_arm: "control".into(),
@@ -278,5 +307,46 @@ impl Handler<RunExperiment> for OnlineAgent {
         self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let work = run(self.platform.clone(), self.journal.clone(), self.settings.clone(), msg).instrument(span);
         Box::pin(fut::wrap_future(work))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skillhub::{Budget, Direction, Guardrail, Limit, Objective};
+
+    fn task(margin: f64) -> TaskSpec {
+        TaskSpec {
+            id: "t".into(),
+            context: String::new(),
+            params: vec![],
+            objectives: vec![Objective { metric: "sessions".into(), direction: Direction::Maximize, weight: 1.0 }],
+            guardrails: vec![Guardrail { metric: "dwell_s".into(), limit: Limit::MaxDropPct(margin) }],
+            invariants: vec![],
+            budget: Budget { rounds: 1, arms_per_round: 4, units_per_arm: 40_000 },
+        }
+    }
+
+    #[test]
+    fn sizing_uses_the_power_calculation_and_caps_at_the_budget() {
+        let s = OnlineSettings::default();
+        let (units, why) = size(&task(1.0), &BTreeMap::new(), &s, 4);
+        assert_eq!(units, 40_000);
+        assert!(why.contains("no variance"), "{why}");
+        let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &s, 4);
+        assert_eq!(units, 40_000, "{why}");
+        assert!(why.contains("would need"), "{why}");
+        let lenient = OnlineSettings { mde_pct: 5.0, ..OnlineSettings::default() };
+        let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &lenient, 1);
+        assert!(units < 40_000 && why.contains("needs no more"), "{units}: {why}");
+    }
+
+    #[test]
+    fn a_guardrail_margin_the_experiment_cannot_show_is_flagged() {
+        let s = OnlineSettings::default();
+        let cv = BTreeMap::from([("dwell_s".into(), 1.06)]);
+        // z(0.9875) * 1.06 * sqrt(2 / 40000) = 0.017 -> 1.68%
+        assert_eq!(unprovable_guardrails(&task(0.5), &cv, &s, 40_000, 4).len(), 1);
+        assert!(unprovable_guardrails(&task(2.0), &cv, &s, 40_000, 4).is_empty());
     }
 }
