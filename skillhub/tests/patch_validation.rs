@@ -174,6 +174,7 @@ fn skill_from_task_is_a_valid_skill() {
         params: seed.requirement.params.clone(),
         objectives: seed.north_star.objectives.clone(),
         guardrails: seed.north_star.guardrails.clone(),
+        invariants: vec![],
         budget: skillhub::Budget { rounds: 5, arms_per_round: 4, units_per_arm: 1000 },
     };
     let skill = skillhub::skill_from_task(&task);
