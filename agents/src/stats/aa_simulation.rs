@@ -1,17 +1,11 @@
 //! A/A calibration: with no true difference, a test at alpha must reject about alpha of
 //! the time. Seeded, so the check is deterministic.
 
+use super::dist::sample_normal as normal;
 use super::effect::compare;
 use crate::platform::MetricData;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-/// Box–Muller, to avoid a dependency for one distribution.
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u1: f64 = 1.0 - rng.gen::<f64>();
-    let u2: f64 = rng.gen();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
 
 fn arm(rng: &mut ChaCha8Rng, n: u64) -> MetricData {
     let (mut sum, mut sum_sq) = (0.0, 0.0);

@@ -115,6 +115,13 @@ pub fn t_two_sided(confidence: f64, df: f64) -> StatsResult<f64> {
     student_t_quantile(1.0 - (1.0 - confidence) / 2.0, df)
 }
 
+/// A standard normal draw (Box-Muller), to avoid a dependency for one distribution.
+pub fn sample_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
+    let u1: f64 = rng.gen::<f64>().max(1e-300);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

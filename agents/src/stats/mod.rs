@@ -40,8 +40,8 @@ mod aa_simulation;
 pub use combine::{combine, score_interval, LiftPct, WeightedLift};
 pub use cuped::{cuped_adjust, cuped_theta};
 pub use dist::{
-    chi_squared_sf, normal_cdf, normal_quantile, normal_sf, student_t_cdf, student_t_quantile, student_t_sf,
-    t_two_sided, two_sided_p_normal, two_sided_p_t, z_two_sided,
+    chi_squared_sf, normal_cdf, normal_quantile, normal_sf, sample_normal, student_t_cdf, student_t_quantile,
+    student_t_sf, t_two_sided, two_sided_p_normal, two_sided_p_t, z_two_sided,
 };
 pub use effect::{compare, compare_summaries, relative_lift, welch, AbsoluteEffect, Effect, RelativeEffect};
 pub use error::{StatsError, StatsResult};

@@ -10,9 +10,9 @@
 use super::gp::expected_improvement;
 use super::surrogate::Surrogate;
 use crate::protocol::{Observation, Origin};
+use crate::stats::sample_normal as normal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr_lite::normal;
 use skillhub::{Configuration, Space, TaskSpec};
 use std::collections::BTreeMap;
 
@@ -43,16 +43,6 @@ const POOL_UNIFORM: usize = 1500;
 const POOL_LOCAL: usize = 1500;
 /// Configurations closer than this (normalised unit-cube distance) count as the same.
 pub const SAME_POINT: f64 = 0.02;
-
-mod rand_distr_lite {
-    use rand::Rng;
-    /// A standard normal draw (Box-Muller); avoids a dependency for one distribution.
-    pub fn normal<R: Rng>(rng: &mut R) -> f64 {
-        let u1: f64 = rng.gen::<f64>().max(1e-300);
-        let u2: f64 = rng.gen();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-}
 
 /// Unit-cube bounds per dimension after applying the narrowed region.
 fn bounds(space: &Space, region: &BTreeMap<String, (f64, f64)>) -> Vec<(f64, f64)> {
