@@ -84,3 +84,13 @@ fn invariant_the_baseline_violates_is_named() {
     let out = rectune(dir.path()).args(["run", "--task"]).arg(&path).output().unwrap();
     assert_clean_failure(&out, "task.invariants");
 }
+
+#[test]
+fn a_changed_task_on_an_existing_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = rectune(dir.path()).args(["run", "--rounds", "1", "--quiet", "--db", "db"]).output().unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let path = task_variant(dir.path(), "changed.toml", |t| t.replace("max_drop_pct = 3.0", "max_drop_pct = 2.0"));
+    let out = rectune(dir.path()).args(["run", "--db", "db", "--task"]).arg(&path).output().unwrap();
+    assert_clean_failure(&out, "different task definition");
+}

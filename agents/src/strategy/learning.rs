@@ -154,3 +154,100 @@ fn rule_patches(task: &TaskSpec, round: u32, p: &Pattern, skill: &Skill, s: &Lea
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Incumbent, RoundRef};
+    use skillhub::{skill_from_task, Budget, Direction, Objective, ParamKind, ParamSpec, Value};
+    use std::collections::BTreeMap;
+
+    fn task() -> TaskSpec {
+        TaskSpec {
+            id: "t".into(),
+            context: String::new(),
+            params: vec![ParamSpec {
+                name: "a".into(),
+                kind: ParamKind::Float { min: 0.0, max: 1.0 },
+                baseline: Value::Num(0.5),
+                description: String::new(),
+            }],
+            objectives: vec![Objective { metric: "m".into(), direction: Direction::Maximize, weight: 1.0 }],
+            guardrails: vec![],
+            invariants: vec![],
+            budget: Budget { rounds: 8, arms_per_round: 2, units_per_arm: 1000 },
+        }
+    }
+
+    fn insight(t: &TaskSpec, patterns: Vec<Pattern>) -> Insight {
+        Insight {
+            round: RoundRef { task_id: "t".into(), round: 4 },
+            incumbent: Incumbent {
+                candidate_id: None,
+                config: t.baseline(),
+                score_vs_baseline: None,
+                lifts_pct: BTreeMap::new(),
+                since_round: 0,
+                experiment_id: None,
+            },
+            shipped: None,
+            rolled_back: None,
+            elites: vec![],
+            sensitivity: BTreeMap::new(),
+            patterns,
+            failures: vec![],
+            observations: vec![],
+            baseline_means: BTreeMap::new(),
+            converged: false,
+            convergence_reason: String::new(),
+        }
+    }
+
+    fn pattern(effect: f64, se: f64, support: usize) -> Pattern {
+        Pattern {
+            parameter: "a".into(),
+            metric: "m".into(),
+            effect_pct: effect,
+            std_err_pct: se,
+            support,
+            experiments: vec!["exp-1".into(), "exp-2".into()],
+        }
+    }
+
+    fn ops(t: &TaskSpec, skill: &Skill, p: Pattern) -> Vec<PatchOp> {
+        patches(t, &insight(t, vec![p]), skill, &LearningSettings::default()).into_iter().map(|p| p.op).collect()
+    }
+
+    #[test]
+    fn a_significant_well_supported_pattern_becomes_a_rule_citing_its_experiments() {
+        let t = task();
+        let skill = skill_from_task(&t);
+        let out = ops(&t, &skill, pattern(2.0, 0.5, 8));
+        let [PatchOp::AppendRule(rule)] = out.as_slice() else { panic!("{out:?}") };
+        assert_eq!(rule.evidence, vec!["exp-1".to_string(), "exp-2".to_string()]);
+        assert!(rule.text.contains("raises m by 2.00%"), "{}", rule.text);
+        // A valid rule for the Skillhub.
+        let patch =
+            patches(&t, &insight(&t, vec![pattern(2.0, 0.5, 8)]), &skill, &LearningSettings::default()).remove(0);
+        patch.apply(Some(&skill)).expect("the Skillhub accepts it");
+    }
+
+    #[test]
+    fn noise_or_thin_evidence_writes_no_rule() {
+        let t = task();
+        let skill = skill_from_task(&t);
+        assert!(ops(&t, &skill, pattern(2.0, 1.5, 8)).is_empty(), "not significant");
+        assert!(ops(&t, &skill, pattern(2.0, 0.5, 3)).is_empty(), "too few configurations");
+    }
+
+    #[test]
+    fn a_rule_the_data_contradicts_is_retired() {
+        let t = task();
+        let mut skill = skill_from_task(&t);
+        let PatchOp::AppendRule(rule) = ops(&t, &skill, pattern(2.0, 0.5, 8)).remove(0) else { panic!() };
+        skill.rules.push(rule.clone());
+        let out = ops(&t, &skill, pattern(-2.0, 0.5, 12));
+        assert!(out.iter().any(|o| matches!(o, PatchOp::RetireRule { rule_id, reason } if *rule_id == rule.id && reason.contains("contradicted"))), "{out:?}");
+        assert!(out.iter().any(|o| matches!(o, PatchOp::AppendRule(r) if r.effect_pct == Some(-2.0))), "{out:?}");
+    }
+}

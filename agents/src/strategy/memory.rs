@@ -304,3 +304,134 @@ fn elites(task: &TaskSpec, obs: &[Observation], k: usize) -> Vec<Elite> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{GuardrailVerdict, MetricEstimate};
+    use skillhub::{Budget, Direction, Guardrail, Limit, Objective, ParamKind, ParamSpec, Value};
+
+    fn task() -> TaskSpec {
+        TaskSpec {
+            id: "t".into(),
+            context: String::new(),
+            params: vec![ParamSpec {
+                name: "a".into(),
+                kind: ParamKind::Float { min: 0.0, max: 1.0 },
+                baseline: Value::Num(0.5),
+                description: String::new(),
+            }],
+            objectives: vec![Objective { metric: "m".into(), direction: Direction::Maximize, weight: 1.0 }],
+            guardrails: vec![Guardrail { metric: "g".into(), limit: Limit::MaxDropPct(1.0) }],
+            invariants: vec![],
+            budget: Budget { rounds: 8, arms_per_round: 2, units_per_arm: 1000 },
+        }
+    }
+
+    fn iv(e: f64, se: f64) -> Interval {
+        Interval { estimate: e, low: e - 1.96 * se, high: e + 1.96 * se }
+    }
+
+    fn est(metric: &str, e: f64, se: f64) -> MetricEstimate {
+        MetricEstimate {
+            metric: metric.into(),
+            mean: 1.0,
+            reference_mean: 1.0,
+            lift_pct: iv(e, se),
+            std_err_pct: se,
+            p_value: 0.5,
+        }
+    }
+
+    /// An arm with objective lift `score` and guardrail lift `g` (both % vs the baseline,
+    /// se 0.2), read against a control when `treatment`.
+    fn arm(id: &str, a: f64, score: f64, g: f64, treatment: bool, shippable: bool) -> ArmResult {
+        let reads = vec![est("m", score, 0.2), est("g", g, 0.2)];
+        ArmResult {
+            arm_id: id.into(),
+            candidate_id: Some(id.into()),
+            config: Configuration::from([("a".to_string(), Value::Num(a))]),
+            units: 1000,
+            vs_control: if treatment { reads.clone() } else { vec![] },
+            vs_baseline: reads,
+            score_vs_control: iv(if treatment { score } else { 0.0 }, 0.2),
+            score_vs_baseline: iv(score, 0.2),
+            score_se_vs_control: 0.2,
+            score_se_vs_baseline: 0.2,
+            score_p_vs_control: 0.01,
+            guardrails: vec![GuardrailVerdict {
+                metric: "g".into(),
+                rule: String::new(),
+                status: GuardrailStatus::Holds,
+                reason: String::new(),
+            }],
+            shippable,
+        }
+    }
+
+    fn result(round: u32, arms: Vec<ArmResult>) -> ExperimentResult {
+        ExperimentResult {
+            round: RoundRef { task_id: "t".into(), round },
+            experiment_id: format!("exp-{round}"),
+            idempotency_key: format!("k{round}"),
+            control: Configuration::new(),
+            units_per_arm: 1000,
+            srm_p_value: 0.5,
+            arms,
+            confidence: 0.95,
+            cv: BTreeMap::new(),
+            blocked: None,
+        }
+    }
+
+    #[test]
+    fn the_shippable_arm_with_the_best_lower_bound_becomes_incumbent_and_is_confirmed_by_fresh_reads() {
+        let t = task();
+        let r1 = result(
+            1,
+            vec![
+                arm("c1", 0.1, 2.0, 0.0, true, true),
+                arm("c2", 0.9, 3.0, 0.0, true, true),
+                arm("c3", 0.3, 9.0, 0.0, true, false),
+            ],
+        );
+        let i = analyse(&t, &[r1.clone()], &InsightSettings::default());
+        assert_eq!(i.shipped.as_deref(), Some("c2"));
+        assert_eq!(i.incumbent.candidate_id.as_deref(), Some("c2"));
+        // Round 2 re-measures c2 as control at +1%: the reported lift is the fresh one.
+        let r2 = result(2, vec![arm("c2", 0.9, 1.0, 0.0, false, false), arm("c4", 0.5, 0.1, 0.0, true, false)]);
+        let i = analyse(&t, &[r1, r2], &InsightSettings::default());
+        assert_eq!(i.shipped, None);
+        let s = i.incumbent.score_vs_baseline.expect("measured");
+        assert!((s.estimate - 1.0).abs() < 1e-9, "{s:?}");
+    }
+
+    #[test]
+    fn an_incumbent_whose_fresh_reads_breach_a_guardrail_is_rolled_back_and_not_shipped_again() {
+        let t = task();
+        let r1 = result(1, vec![arm("c1", 0.1, 3.0, 0.5, true, true)]);
+        let r2 = result(2, vec![arm("c1", 0.1, 3.0, -2.0, false, false), arm("c2", 0.8, 0.5, 0.0, true, false)]);
+        let i = analyse(&t, &[r1.clone(), r2.clone()], &InsightSettings::default());
+        assert!(
+            i.rolled_back.as_deref().is_some_and(|w| w.contains("c1") && w.contains("g >= baseline - 1%")),
+            "{:?}",
+            i.rolled_back
+        );
+        assert_eq!(i.incumbent.candidate_id, None, "back to the baseline");
+        assert!(i.failures.contains(&r1.arms[0].config));
+        let r3 = result(3, vec![arm("c1", 0.1, 3.0, 0.5, true, true)]);
+        let i = analyse(&t, &[r1, r2, r3], &InsightSettings::default());
+        assert_eq!(i.incumbent.candidate_id, None, "a rolled-back configuration must not ship again");
+    }
+
+    #[test]
+    fn convergence_needs_patience_rounds_without_a_plausible_improvement() {
+        let t = task();
+        let flat = |r| result(r, vec![arm("x", 0.2 + 0.1 * f64::from(r), -1.0, 0.0, true, false)]);
+        let s = InsightSettings::default();
+        assert!(!analyse(&t, &[flat(1), flat(2)], &s).converged);
+        assert!(analyse(&t, &[flat(1), flat(2), flat(3)], &s).converged);
+        let promising = result(4, vec![arm("y", 0.9, 0.5, 0.0, true, false)]);
+        assert!(!analyse(&t, &[flat(1), flat(2), flat(3), promising], &s).converged);
+    }
+}
