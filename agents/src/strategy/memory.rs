@@ -395,7 +395,7 @@ mod tests {
                 arm("c3", 0.3, 9.0, 0.0, true, false),
             ],
         );
-        let i = analyse(&t, &[r1.clone()], &InsightSettings::default());
+        let i = analyse(&t, std::slice::from_ref(&r1), &InsightSettings::default());
         assert_eq!(i.shipped.as_deref(), Some("c2"));
         assert_eq!(i.incumbent.candidate_id.as_deref(), Some("c2"));
         // Round 2 re-measures c2 as control at +1%: the reported lift is the fresh one.
