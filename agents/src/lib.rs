@@ -5,6 +5,8 @@ pub mod actor;
 pub mod agent;
 pub mod coordinator;
 pub mod critic;
+#[cfg(test)]
+mod fixtures;
 pub mod insight;
 pub mod journal;
 pub mod online;

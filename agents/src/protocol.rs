@@ -215,6 +215,20 @@ pub struct Observation {
     pub experiments: Vec<String>,
 }
 
+impl Incumbent {
+    /// The production baseline, before anything has shipped.
+    pub fn baseline(config: Configuration) -> Self {
+        Self {
+            candidate_id: None,
+            config,
+            score_vs_baseline: None,
+            lifts_pct: BTreeMap::new(),
+            since_round: 0,
+            experiment_id: None,
+        }
+    }
+}
+
 /// Insight → Skill (and to the Actor for the next round).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Insight {

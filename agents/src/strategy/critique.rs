@@ -107,31 +107,18 @@ fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Incumbent, Interval, Observation, Origin, RoundRef};
-    use skillhub::{Budget, Direction, Invariant, Objective, ParamKind, ParamSpec, Value};
+    use crate::protocol::{Interval, Observation, Origin};
+    use skillhub::{Invariant, Value};
     use std::collections::BTreeMap;
 
     fn task() -> TaskSpec {
-        let p = |name: &str| ParamSpec {
-            name: name.into(),
-            kind: ParamKind::Float { min: 0.0, max: 1.0 },
-            baseline: Value::Num(0.5),
-            description: String::new(),
+        let invariant = Invariant {
+            description: "a and b together".into(),
+            terms: BTreeMap::from([("a".into(), 1.0), ("b".into(), 1.0)]),
+            min: Some(0.3),
+            max: None,
         };
-        TaskSpec {
-            id: "t".into(),
-            context: String::new(),
-            params: vec![p("a"), p("b")],
-            objectives: vec![Objective { metric: "m".into(), direction: Direction::Maximize, weight: 1.0 }],
-            guardrails: vec![],
-            invariants: vec![Invariant {
-                description: "a and b together".into(),
-                terms: BTreeMap::from([("a".into(), 1.0), ("b".into(), 1.0)]),
-                min: Some(0.3),
-                max: None,
-            }],
-            budget: Budget { rounds: 1, arms_per_round: 2, units_per_arm: 1000 },
-        }
+        TaskSpec { invariants: vec![invariant], ..crate::fixtures::task(&["a", "b"], vec![]) }
     }
 
     fn cand(id: &str, a: f64, b: f64) -> Candidate {
@@ -141,35 +128,20 @@ mod tests {
 
     fn insight(task: &TaskSpec, measured: &Candidate, failure: &Candidate) -> Insight {
         let zero = Interval { estimate: 0.0, low: 0.0, high: 0.0 };
+        let observation = Observation {
+            candidate_id: measured.id.clone(),
+            round: 1,
+            config: measured.config.clone(),
+            score: zero,
+            score_se: 0.5,
+            lifts_pct: BTreeMap::new(),
+            safe: true,
+            experiments: vec!["exp-1".into()],
+        };
         Insight {
-            round: RoundRef { task_id: "t".into(), round: 1 },
-            incumbent: Incumbent {
-                candidate_id: None,
-                config: task.baseline(),
-                score_vs_baseline: None,
-                lifts_pct: BTreeMap::new(),
-                since_round: 0,
-                experiment_id: None,
-            },
-            shipped: None,
-            rolled_back: None,
-            elites: vec![],
-            sensitivity: BTreeMap::new(),
-            patterns: vec![],
             failures: vec![failure.config.clone()],
-            observations: vec![Observation {
-                candidate_id: measured.id.clone(),
-                round: 1,
-                config: measured.config.clone(),
-                score: zero,
-                score_se: 0.5,
-                lifts_pct: BTreeMap::new(),
-                safe: true,
-                experiments: vec!["exp-1".into()],
-            }],
-            baseline_means: BTreeMap::new(),
-            converged: false,
-            convergence_reason: String::new(),
+            observations: vec![observation],
+            ..crate::fixtures::empty_insight(task, 1)
         }
     }
 

@@ -158,49 +158,14 @@ fn rule_patches(task: &TaskSpec, round: u32, p: &Pattern, skill: &Skill, s: &Lea
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Incumbent, RoundRef};
-    use skillhub::{skill_from_task, Budget, Direction, Objective, ParamKind, ParamSpec, Value};
-    use std::collections::BTreeMap;
+    use skillhub::skill_from_task;
 
     fn task() -> TaskSpec {
-        TaskSpec {
-            id: "t".into(),
-            context: String::new(),
-            params: vec![ParamSpec {
-                name: "a".into(),
-                kind: ParamKind::Float { min: 0.0, max: 1.0 },
-                baseline: Value::Num(0.5),
-                description: String::new(),
-            }],
-            objectives: vec![Objective { metric: "m".into(), direction: Direction::Maximize, weight: 1.0 }],
-            guardrails: vec![],
-            invariants: vec![],
-            budget: Budget { rounds: 8, arms_per_round: 2, units_per_arm: 1000 },
-        }
+        crate::fixtures::task(&["a"], vec![])
     }
 
     fn insight(t: &TaskSpec, patterns: Vec<Pattern>) -> Insight {
-        Insight {
-            round: RoundRef { task_id: "t".into(), round: 4 },
-            incumbent: Incumbent {
-                candidate_id: None,
-                config: t.baseline(),
-                score_vs_baseline: None,
-                lifts_pct: BTreeMap::new(),
-                since_round: 0,
-                experiment_id: None,
-            },
-            shipped: None,
-            rolled_back: None,
-            elites: vec![],
-            sensitivity: BTreeMap::new(),
-            patterns,
-            failures: vec![],
-            observations: vec![],
-            baseline_means: BTreeMap::new(),
-            converged: false,
-            convergence_reason: String::new(),
-        }
+        Insight { patterns, ..crate::fixtures::empty_insight(t, 4) }
     }
 
     fn pattern(effect: f64, se: f64, support: usize) -> Pattern {

@@ -135,14 +135,7 @@ fn breach(task: &TaskSpec, inc: &Incumbent, results: &[ExperimentResult]) -> Opt
 }
 
 fn baseline_incumbent(task: &TaskSpec) -> Incumbent {
-    Incumbent {
-        candidate_id: None,
-        config: task.baseline(),
-        score_vs_baseline: None,
-        lifts_pct: BTreeMap::new(),
-        since_round: 0,
-        experiment_id: None,
-    }
+    Incumbent::baseline(task.baseline())
 }
 
 /// What replaying the ship decisions gives.
@@ -309,23 +302,10 @@ fn elites(task: &TaskSpec, obs: &[Observation], k: usize) -> Vec<Elite> {
 mod tests {
     use super::*;
     use crate::protocol::{GuardrailVerdict, MetricEstimate};
-    use skillhub::{Budget, Direction, Guardrail, Limit, Objective, ParamKind, ParamSpec, Value};
+    use skillhub::{Guardrail, Limit, Value};
 
     fn task() -> TaskSpec {
-        TaskSpec {
-            id: "t".into(),
-            context: String::new(),
-            params: vec![ParamSpec {
-                name: "a".into(),
-                kind: ParamKind::Float { min: 0.0, max: 1.0 },
-                baseline: Value::Num(0.5),
-                description: String::new(),
-            }],
-            objectives: vec![Objective { metric: "m".into(), direction: Direction::Maximize, weight: 1.0 }],
-            guardrails: vec![Guardrail { metric: "g".into(), limit: Limit::MaxDropPct(1.0) }],
-            invariants: vec![],
-            budget: Budget { rounds: 8, arms_per_round: 2, units_per_arm: 1000 },
-        }
+        crate::fixtures::task(&["a"], vec![Guardrail { metric: "g".into(), limit: Limit::MaxDropPct(1.0) }])
     }
 
     fn iv(e: f64, se: f64) -> Interval {
