@@ -27,6 +27,14 @@ pub enum CommandError {
     NoSkill(String),
 }
 
+/// Prints a line for the person at the terminal. A closed stdout (`rectune run | head`)
+/// is not an error: the run's results live in the database and the JSON summary, and a
+/// run must not die mid-round because nobody reads its progress.
+fn say(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 fn markdown_err(e: skillhub::MarkdownError) -> CommandError {
     CommandError::Markdown(e.to_string())
 }
@@ -59,7 +67,7 @@ fn run(args: RunArgs) -> Result<(), CommandError> {
     let _telemetry = telemetry::init(&settings.run.log_file, settings.run.log_stderr)?;
     let budget = settings.task.budget.rounds;
     if !args.quiet {
-        println!(
+        say(format!(
             "rectune: tuning `{}` on {} ({} {}), {} rounds x {} arms x {} units; log stream: {}",
             settings.task.id,
             format!("{:?}", settings.platform.kind).to_lowercase(),
@@ -69,15 +77,15 @@ fn run(args: RunArgs) -> Result<(), CommandError> {
             settings.task.budget.arms_per_round,
             settings.task.budget.units_per_arm,
             settings.run.log_file.display()
-        );
+        ));
     }
     let quiet = args.quiet;
     let summary = actix_rt::System::new().block_on(runtime::run(&settings, |r| {
         if !quiet {
-            println!("{}", summary::progress_line(r, budget));
+            say(summary::progress_line(r, budget));
         }
     }))?;
-    println!("{}", summary::render(&summary));
+    say(summary::render(&summary));
     if let Some(path) = &args.json_summary {
         let json = serde_json::to_string_pretty(&summary)
             .map_err(|e| CommandError::Write { path: path.display().to_string(), reason: e.to_string() })?;
@@ -97,18 +105,18 @@ fn skills(action: SkillsAction, db: Option<PathBuf>) -> Result<(), CommandError>
                 for s in store.list()? {
                     let active = s.active_rules().count();
                     let state = if s.deprecated { "deprecated" } else { "active" };
-                    println!(
+                    say(format!(
                         "{:<20} v{:<4} {state:<10} {active} active rules of {}  ({})",
                         s.task_id,
                         s.version,
                         s.rules.len(),
                         s.initial_config.source
-                    );
+                    ));
                 }
             }
             SkillsAction::Show { task } => {
                 let s = store.get(&task)?.ok_or(CommandError::NoSkill(task))?;
-                println!("{}", render_markdown(&s).map_err(markdown_err)?);
+                say(render_markdown(&s).map_err(markdown_err)?);
             }
             SkillsAction::Export { out, task } => {
                 let all = store.list()?;
@@ -119,7 +127,7 @@ fn skills(action: SkillsAction, db: Option<PathBuf>) -> Result<(), CommandError>
                 for s in chosen {
                     let path = out.join(format!("{}.md", s.task_id));
                     write(&path, &render_markdown(s).map_err(markdown_err)?)?;
-                    println!("wrote {}", path.display());
+                    say(format!("wrote {}", path.display()));
                 }
             }
         }

@@ -6,8 +6,8 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
-            // --help and --version
-            print!("{e}");
+            // --help and --version; a closed stdout is not worth a panic.
+            let _ = e.print();
             return ExitCode::SUCCESS;
         }
         Err(e) => {

@@ -52,3 +52,20 @@ fn skills_can_be_listed_shown_and_exported_after_a_run() {
     let parsed = skillhub::parse_markdown(&exported).expect("exported skill parses back");
     assert!(parsed.version > 1, "the run should have patched the skill, version {}", parsed.version);
 }
+
+#[test]
+fn a_closed_stdout_does_not_stop_the_run() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = rectune(dir.path())
+        .args(["run", "--rounds", "2", "--db", "db", "--json-summary", "s.json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `rectune run | head -0`
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(read_json(&dir.path().join("s.json"))["rounds_run"], 2, "the run must finish and write its summary");
+}
