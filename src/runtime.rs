@@ -145,7 +145,11 @@ pub async fn run(settings: &Settings, mut on_round: impl FnMut(&RoundReport)) ->
     let db = open_db(&settings.run.db)?;
     let journal = Journal::open(&db)?;
     let store = SkillStore::open(&db)?;
-    let platform = platform(settings)?;
+    // Building a simulator world is CPU work: keep it off the actix system thread.
+    let platform_settings = settings.clone();
+    let platform = actix_rt::task::spawn_blocking(move || platform(&platform_settings))
+        .await
+        .map_err(|e| RunError::Task(format!("platform worker failed: {e}")))??;
     check_task(&settings.task, platform.as_ref()).await.map_err(RunError::Task)?;
     let task = Arc::new(settings.task.clone());
     prepare_skills(&store, &task).await?;

@@ -146,8 +146,9 @@ pub fn progress_line(r: &RoundReport, budget: u32) -> String {
     if let Some(why) = r.insight.as_ref().and_then(|i| i.rolled_back.clone()) {
         shipped.push_str(&format!(" | ROLLED BACK {why}"));
     }
+    let applied = r.patches.iter().filter(|p| p.result.is_ok() && !p.duplicate).count();
     format!(
-        "{head} | arms {} ({} rejected) | best {best} | guardrails {} breached, {} inconclusive | incumbent {incumbent}{shipped}",
+        "{head} | arms {} ({} rejected) | best {best} | guardrails {} breached, {} inconclusive | incumbent {incumbent}{shipped} | skill +{applied} patches",
         treatments.len(),
         r.proposed - r.accepted,
         count(GuardrailStatus::Breached),

@@ -90,10 +90,8 @@ impl Handler<Propose> for ActorAgent {
 
     fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
         let span = info_span!("message", agent = "actor", kind = "Propose", round = %msg.round);
-        if self.handle.chaos.strikes(msg.round.round) {
-            span.in_scope(|| tracing::error!("injected crash while proposing"));
-            ctx.stop();
-            return Box::pin(fut::ready(Err(AgentError::Crashed { agent: "actor", message: "Propose" })));
+        if let Some(e) = self.handle.crash(msg.round.round, "actor", "Propose", &span, ctx) {
+            return Box::pin(fut::ready(Err(e)));
         }
         let reasoning = self.reasoning;
         let work = async move {
@@ -119,7 +117,6 @@ impl Handler<Propose> for ActorAgent {
             Ok(Proposal { round, candidates })
         }
         .instrument(span);
-        self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Box::pin(fut::wrap_future(work))
     }
 }

@@ -42,7 +42,6 @@ impl AgentError {
 #[derive(Debug, Default)]
 pub struct AgentStats {
     pub restarts: AtomicU32,
-    pub handled: AtomicU32,
 }
 
 impl AgentStats {
@@ -78,6 +77,30 @@ impl Chaos {
 pub struct AgentHandle {
     pub stats: Arc<AgentStats>,
     pub chaos: Chaos,
+}
+
+impl AgentHandle {
+    /// When the injected fault strikes this round: logs it in `span`, stops the agent
+    /// (its supervisor restarts it) and gives the error to answer with.
+    pub fn crash<A>(
+        &self,
+        round: u32,
+        agent: &'static str,
+        message: &'static str,
+        span: &tracing::Span,
+        ctx: &mut actix::Context<A>,
+    ) -> Option<AgentError>
+    where
+        A: actix::Actor<Context = actix::Context<A>>,
+    {
+        use actix::ActorContext;
+        if !self.chaos.strikes(round) {
+            return None;
+        }
+        span.in_scope(|| tracing::error!(agent, message, "injected crash"));
+        ctx.stop();
+        Some(AgentError::Crashed { agent, message })
+    }
 }
 
 #[cfg(test)]

@@ -246,8 +246,7 @@ impl Coordinator {
         if let Some(r) = self.journal.get(&task, round, Step::Result)? {
             return Ok(r);
         }
-        let cv =
-            self.journal.all::<ExperimentResult>(&task, Step::Result)?.pop().map(|(_, r)| r.cv).unwrap_or_default();
+        let cv = self.previous_cv(round)?;
         let msg = RunExperiment {
             run_id: self.plan.run_id.clone(),
             task: self.plan.task.clone(),
@@ -260,6 +259,17 @@ impl Coordinator {
         let r: ExperimentResult = call(&self.peers.online, msg, round, "online", self.plan.step_timeout).await?;
         self.journal.put(&task, round, Step::Result, &r).await?;
         Ok(r)
+    }
+
+    /// Per-metric coefficients of variation from the latest earlier experiment (a skipped
+    /// round has none), which size the next one.
+    fn previous_cv(&self, round: u32) -> Result<std::collections::BTreeMap<String, f64>, JournalError> {
+        for r in (1..round).rev() {
+            if let Some(res) = self.journal.get::<ExperimentResult>(self.task_id(), r, Step::Result)? {
+                return Ok(res.cv);
+            }
+        }
+        Ok(Default::default())
     }
 
     async fn insight(&self, result: ExperimentResult) -> Result<Arc<Insight>, CoordinatorError> {

@@ -69,10 +69,8 @@ impl Handler<Review> for CriticAgent {
     fn handle(&mut self, msg: Review, ctx: &mut Context<Self>) -> Self::Result {
         let round = msg.proposal.round.clone();
         let span = info_span!("message", agent = "critic", kind = "Review", round = %round);
-        if self.handle.chaos.strikes(round.round) {
-            span.in_scope(|| tracing::error!("injected crash while reviewing"));
-            ctx.stop();
-            return Box::pin(fut::ready(Err(AgentError::Crashed { agent: "critic", message: "Review" })));
+        if let Some(e) = self.handle.crash(round.round, "critic", "Review", &span, ctx) {
+            return Box::pin(fut::ready(Err(e)));
         }
         let threshold = self.settings.guardrail_risk_threshold;
         let work = async move {
@@ -98,7 +96,6 @@ impl Handler<Review> for CriticAgent {
             Ok(Verdict { round, decisions })
         }
         .instrument(span);
-        self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Box::pin(fut::wrap_future(work))
     }
 }

@@ -61,12 +61,9 @@ impl Handler<Analyse> for InsightAgent {
 
     fn handle(&mut self, Analyse(result): Analyse, ctx: &mut Context<Self>) -> Self::Result {
         let span = info_span!("message", agent = "insight", kind = "Analyse", round = %result.round);
-        if self.handle.chaos.strikes(result.round.round) {
-            span.in_scope(|| tracing::error!("injected crash while analysing"));
-            ctx.stop();
-            return Box::pin(fut::ready(Err(AgentError::Crashed { agent: "insight", message: "Analyse" })));
+        if let Some(e) = self.handle.crash(result.round.round, "insight", "Analyse", &span, ctx) {
+            return Box::pin(fut::ready(Err(e)));
         }
-        self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.remember(result);
         let (task, results, settings) = (self.task.clone(), self.results.clone(), self.settings.clone());
         let work = async move {

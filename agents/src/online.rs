@@ -299,12 +299,9 @@ impl Handler<RunExperiment> for OnlineAgent {
 
     fn handle(&mut self, msg: RunExperiment, ctx: &mut Context<Self>) -> Self::Result {
         let span = info_span!("message", agent = "online", kind = "RunExperiment", round = %msg.verdict.round);
-        if self.handle.chaos.strikes(msg.verdict.round.round) {
-            span.in_scope(|| tracing::error!("injected crash while running the experiment"));
-            ctx.stop();
-            return Box::pin(fut::ready(Err(AgentError::Crashed { agent: "online", message: "RunExperiment" })));
+        if let Some(e) = self.handle.crash(msg.verdict.round.round, "online", "RunExperiment", &span, ctx) {
+            return Box::pin(fut::ready(Err(e)));
         }
-        self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let work = run(self.platform.clone(), self.journal.clone(), self.settings.clone(), msg).instrument(span);
         Box::pin(fut::wrap_future(work))
     }

@@ -104,12 +104,9 @@ impl Handler<Learn> for SkillAgent {
 
     fn handle(&mut self, msg: Learn, ctx: &mut Context<Self>) -> Self::Result {
         let span = info_span!("message", agent = "skill", kind = "Learn", round = %msg.insight.round);
-        if self.handle.chaos.strikes(msg.insight.round.round) {
-            span.in_scope(|| tracing::error!("injected crash while learning"));
-            ctx.stop();
-            return Box::pin(fut::ready(Err(AgentError::Crashed { agent: "skill", message: "Learn" })));
+        if let Some(e) = self.handle.crash(msg.insight.round.round, "skill", "Learn", &span, ctx) {
+            return Box::pin(fut::ready(Err(e)));
         }
-        self.handle.stats.handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let work = learn(self.apply.clone(), self.get.clone(), self.settings.clone(), msg).instrument(span);
         Box::pin(fut::wrap_future(work))
     }

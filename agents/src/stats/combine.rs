@@ -55,7 +55,7 @@ pub fn score_interval(task: &TaskSpec, lifts: &BTreeMap<String, LiftPct>, confid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use skillhub::{Budget, Direction, Objective};
+    use skillhub::{Direction, Objective};
 
     #[test]
     fn standard_error_is_the_sum_of_weighted_errors() {
@@ -72,17 +72,12 @@ mod tests {
     #[test]
     fn score_interval_agrees_with_task_score() {
         let task = TaskSpec {
-            id: "t".into(),
-            context: String::new(),
-            params: vec![],
             objectives: vec![
                 Objective { metric: "a".into(), direction: Direction::Maximize, weight: 2.0 },
                 Objective { metric: "b".into(), direction: Direction::Minimize, weight: 1.0 },
                 Objective { metric: "c".into(), direction: Direction::Maximize, weight: 1.0 },
             ],
-            guardrails: vec![],
-            invariants: vec![],
-            budget: Budget { rounds: 1, arms_per_round: 1, units_per_arm: 100 },
+            ..crate::fixtures::task(&[], vec![])
         };
         let lifts = BTreeMap::from([
             ("a".to_string(), LiftPct { estimate: 1.0, std_err: 0.1 }),

@@ -185,18 +185,14 @@ mod tests {
     #[test]
     fn objectives_oriented_by_direction() {
         use crate::protocol::Interval;
-        use skillhub::{Budget, Direction, Objective};
+        use skillhub::{Direction, Objective};
         let task = TaskSpec {
-            id: "t".into(),
-            context: String::new(),
             params: space().params,
             objectives: vec![
                 Objective { metric: "dwell_s".into(), direction: Direction::Maximize, weight: 1.0 },
                 Objective { metric: "latency_ms".into(), direction: Direction::Minimize, weight: 1.0 },
             ],
-            guardrails: vec![],
-            invariants: vec![],
-            budget: Budget { rounds: 1, arms_per_round: 1, units_per_arm: 100 },
+            ..crate::fixtures::task(&[], vec![])
         };
         let obs = Observation {
             candidate_id: "r1-c1".into(),

@@ -104,7 +104,9 @@ impl Scenario {
 
     /// The scenario's default task; its id is the scenario name.
     pub fn task(&self) -> TaskSpec {
-        let (context, free, objectives, guardrails) = match self.name {
+        // The rank and re-rank optima sit on a guardrail (ctr, dwell: noisy metrics);
+        // showing non-inferiority near it needs twice the units of pre-ranking.
+        let (context, free, objectives, guardrails, units_per_arm) = match self.name {
             "prerank-fusion" => (
                 "Pre-rank stage: a light model scores the ~900 candidates of three sources (taste retrieval, \
                  popular, fresh). Its fused score (the retrieval prior plus weighted click, long-dwell and \
@@ -116,6 +118,7 @@ impl Scenario {
                     Guardrail { metric: "latency_ms".into(), limit: Limit::AtMost(PRERANK_LATENCY_LIMIT_MS) },
                     Guardrail { metric: "categories".into(), limit: Limit::MaxDropPct(1.0) },
                 ],
+                40_000,
             ),
             "rank-fusion" => (
                 "Rank stage: fuses the multi-head model predictions (click, dwell, like, dismiss) into one \
@@ -128,6 +131,7 @@ impl Scenario {
                     Guardrail { metric: "categories".into(), limit: Limit::MaxDropPct(1.0) },
                     Guardrail { metric: "ctr".into(), limit: Limit::MaxDropPct(3.0) },
                 ],
+                80_000,
             ),
             _ => (
                 "Re-rank stage: builds the 10-item slate from the ranked items with MMR (rerank.mmr_lambda), a \
@@ -136,6 +140,7 @@ impl Scenario {
                 &["rerank.mmr_lambda", "rerank.window_penalty", "rerank.category_cap", "rerank.freshness_boost"][..],
                 vec![objective("sessions", 1.0), objective("categories", 0.5)],
                 vec![Guardrail { metric: "dwell_s".into(), limit: Limit::MaxDropPct(1.0) }],
+                80_000,
             ),
         };
         let specs = param_specs();
@@ -146,13 +151,7 @@ impl Scenario {
             objectives,
             guardrails,
             invariants: self.invariants(),
-            // The rank and re-rank optima sit on a guardrail (ctr, dwell: noisy metrics);
-            // showing non-inferiority near it needs twice the units of pre-ranking.
-            budget: Budget {
-                rounds: 8,
-                arms_per_round: 4,
-                units_per_arm: if self.name == "prerank-fusion" { 40_000 } else { 80_000 },
-            },
+            budget: Budget { rounds: 8, arms_per_round: 4, units_per_arm },
         }
     }
 
