@@ -26,6 +26,48 @@ pub enum Command {
         #[arg(long, global = true)]
         db: Option<PathBuf>,
     },
+    /// Serve the simulator over the experiment platform HTTP contract.
+    Platform {
+        #[command(subcommand)]
+        action: PlatformAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlatformAction {
+    /// Serve a simulator scenario at an address until interrupted.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// prerank-fusion, rank-fusion or rerank-diversity.
+    #[arg(long, default_value = "rank-fusion")]
+    pub scenario: String,
+    /// The ranking model version: v1, or v2 (a model change).
+    #[arg(long, default_value = "v1")]
+    pub model_version: String,
+    /// Address to listen on; port 0 picks a free port (the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    pub addr: String,
+    /// Require `Authorization: Bearer <token>`, the token read from this environment variable.
+    #[arg(long)]
+    pub token_env: Option<String>,
+    /// Append one JSON line per launch request to this file (the server's own record).
+    #[arg(long)]
+    pub launch_log: Option<PathBuf>,
+    /// Pause between batches of simulated users, so experiments last long enough to watch.
+    #[arg(long)]
+    pub pace_ms: Option<u64>,
+    /// Answer the first N requests with 503 (fault rehearsal).
+    #[arg(long, default_value_t = 0)]
+    pub unavailable: u64,
+    /// Launch the first N experiments but answer 503, as if the acknowledgement were lost.
+    #[arg(long, default_value_t = 0)]
+    pub lose_acks: u64,
+    /// JSON-lines log file of the server (default: none).
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +80,10 @@ pub struct RunArgs {
     pub db: Option<PathBuf>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Base URL of an experiment platform speaking the HTTP contract (default: the
+    /// in-process simulator).
+    #[arg(long, value_name = "URL")]
+    pub platform: Option<String>,
     /// Rounds of the budget (overrides the task file).
     #[arg(long)]
     pub rounds: Option<u32>,

@@ -1,6 +1,6 @@
 //! What each subcommand does; `main` only parses and reports.
 
-use crate::cli::{Cli, Command, RunArgs, SkillsAction};
+use crate::cli::{Cli, Command, PlatformAction, RunArgs, ServeArgs, SkillsAction};
 use crate::runtime::{self, RunError};
 use crate::settings::{Overrides, Settings, SettingsError};
 use crate::summary;
@@ -25,6 +25,8 @@ pub enum CommandError {
     Markdown(String),
     #[error("no skill for task `{0}`; `rectune skills list` shows the tasks that have one")]
     NoSkill(String),
+    #[error("{0}")]
+    Serve(String),
 }
 
 /// Prints a line for the person at the terminal. A closed stdout (`rectune run | head`)
@@ -52,6 +54,7 @@ pub fn execute(cli: Cli) -> Result<(), CommandError> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Skills { action, db } => skills(action, db),
+        Command::Platform { action: PlatformAction::Serve(args) } => serve(args),
     }
 }
 
@@ -62,17 +65,16 @@ fn run(args: RunArgs) -> Result<(), CommandError> {
         seed: args.seed,
         rounds: args.rounds,
         log_file: args.log_file.clone(),
+        platform_url: args.platform.clone(),
     };
     let settings = Settings::load(&overrides)?;
     let _telemetry = telemetry::init(&settings.run.log_file, settings.run.log_stderr)?;
     let budget = settings.task.budget.rounds;
     if !args.quiet {
         say(format!(
-            "rectune: tuning `{}` on {} ({} {}), {} rounds x {} arms x {} units; log stream: {}",
+            "rectune: tuning `{}` on {}, {} rounds x {} arms x {} units; log stream: {}",
             settings.task.id,
-            format!("{:?}", settings.platform.kind).to_lowercase(),
-            settings.platform.scenario,
-            settings.platform.model_version,
+            platform_label(&settings),
             budget,
             settings.task.budget.arms_per_round,
             settings.task.budget.units_per_arm,
@@ -92,6 +94,46 @@ fn run(args: RunArgs) -> Result<(), CommandError> {
         write(path, &json)?;
     }
     Ok(())
+}
+
+fn platform_label(s: &Settings) -> String {
+    match s.platform.kind {
+        crate::settings::PlatformKind::Sim => format!("sim ({} {})", s.platform.scenario, s.platform.model_version),
+        crate::settings::PlatformKind::Http => format!("http platform {}", s.platform.http.url),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), CommandError> {
+    use crate::platform::serve::{self, Faults, LaunchLog, ServerState};
+    let _telemetry = args.log_file.as_deref().map(|f| telemetry::init(f, false)).transpose()?;
+    let fail = |what: &str, e: &dyn std::fmt::Display| CommandError::Serve(format!("{what}: {e}"));
+    let token = match &args.token_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            CommandError::Serve(format!("--token-env names `{var}`, which is not set; export {var}=<token>"))
+        })?),
+        None => None,
+    };
+    let log = match &args.launch_log {
+        Some(path) => LaunchLog::open(path).map_err(|e| fail(&format!("--launch-log {}", path.display()), &e))?,
+        None => LaunchLog::default(),
+    };
+    let scenario = crate::platform::sim::Scenario::load(&args.scenario, &args.model_version)
+        .map_err(|e| fail("--scenario/--model-version", &e))?;
+    let options = crate::platform::sim::SimOptions {
+        pause: args.pace_ms.map(std::time::Duration::from_millis),
+        ..Default::default()
+    };
+    let platform = std::sync::Arc::new(crate::platform::sim::SimPlatform::new(scenario, options));
+    let state = ServerState { platform, token, log, faults: Faults::new(args.unavailable, args.lose_acks) };
+    actix_rt::System::new().block_on(async move {
+        let (server, addr) = serve::bind(state, &args.addr).map_err(|e| fail(&format!("--addr {}", args.addr), &e))?;
+        say(format!(
+            "rectune platform: scenario `{}` ({}) at http://{addr}",
+            args.scenario, args.model_version
+        ));
+        tracing::info!(%addr, scenario = %args.scenario, "platform server listening");
+        server.await.map_err(|e| fail("server", &e))
+    })
 }
 
 fn skills(action: SkillsAction, db: Option<PathBuf>) -> Result<(), CommandError> {

@@ -11,7 +11,7 @@ use agents::critic::CriticAgent;
 use agents::insight::InsightAgent;
 use agents::journal::{Journal, JournalError};
 use agents::online::OnlineAgent;
-use agents::platform::{check_task, Platform, PlatformError};
+use agents::platform::{check_task, HttpPlatform, Platform, PlatformError};
 use agents::skill::SkillAgent;
 use skillhub::{seed_skills, skill_from_task, PatchOp, Provenance, SkillPatch, SkillStore, Skillhub, TaskSpec};
 use std::collections::BTreeMap;
@@ -57,6 +57,7 @@ pub fn platform(settings: &Settings) -> Result<Arc<dyn Platform>, RunError> {
                     .map_err(|e| RunError::Task(format!("platform.scenario: {e}")))?;
             Ok(Arc::new(crate::platform::sim::SimPlatform::new(scenario, Default::default())))
         }
+        PlatformKind::Http => Ok(Arc::new(HttpPlatform::new(&settings.platform.http).map_err(RunError::Task)?)),
     }
 }
 

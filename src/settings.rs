@@ -41,7 +41,10 @@ pub struct RunSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlatformKind {
+    /// The built-in simulator, in process.
     Sim,
+    /// Any server speaking the experiment platform contract, at `platform.http.url`.
+    Http,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +53,8 @@ pub struct PlatformSettings {
     pub kind: PlatformKind,
     pub scenario: String,
     pub model_version: String,
+    #[serde(default)]
+    pub http: agents::platform::HttpPlatformSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +89,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     pub rounds: Option<u32>,
     pub log_file: Option<PathBuf>,
+    /// Base URL of an HTTP platform; switches `platform.kind` to `http`.
+    pub platform_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +145,10 @@ impl Settings {
         }
         if let Some(log) = &o.log_file {
             b = b.set_override("run.log_file", path_str(log)).map_err(invalid)?;
+        }
+        if let Some(url) = &o.platform_url {
+            b = b.set_override("platform.kind", "http").map_err(invalid)?;
+            b = b.set_override("platform.http.url", url.as_str()).map_err(invalid)?;
         }
         let s: Settings = b.build().map_err(invalid)?.try_deserialize().map_err(invalid)?;
         s.validate()?;

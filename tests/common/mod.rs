@@ -57,3 +57,45 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("valid JSON")
 }
+
+/// A `rectune platform serve` process on a free loopback port, killed on drop.
+pub struct PlatformServer {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl PlatformServer {
+    /// Starts the server with extra `args` and waits for the URL it prints.
+    pub fn start(dir: &Path, args: &[&str]) -> PlatformServer {
+        use std::io::BufRead;
+        let mut child = rectune(dir)
+            .args(["platform", "serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start rectune platform serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("the server prints its URL");
+        let url = line.rsplit(' ').next().expect("a URL at the end of the line").to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        PlatformServer { url, child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PlatformServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

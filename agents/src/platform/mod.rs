@@ -4,9 +4,11 @@
 
 mod check;
 pub mod contract;
+pub mod http;
 
 pub use check::check_task;
 pub use contract::*;
+pub use http::{HttpPlatform, HttpPlatformSettings};
 
 use futures::future::BoxFuture;
 
@@ -22,6 +24,9 @@ pub enum PlatformError {
     NotFound(String),
     #[error("platform unavailable: {0}")]
     Unavailable(String),
+    /// A success status with a body that does not follow the contract.
+    #[error("platform protocol error: {0}")]
+    Protocol(String),
 }
 
 /// An experiment platform. Methods return `'static` futures so an actor can hold the

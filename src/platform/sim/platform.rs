@@ -78,7 +78,9 @@ impl SimPlatform {
         map.get(id).cloned().ok_or_else(|| PlatformError::NotFound(id.to_string()))
     }
 
-    fn launch_now(&self, key: String, req: LaunchRequest) -> Result<Launched, PlatformError> {
+    /// Launches, or finds the experiment an earlier launch with this key started; the
+    /// flag says which (a server answers 201 for a new experiment and 200 for a repeat).
+    pub fn launch_keyed(&self, key: String, req: LaunchRequest) -> Result<(Launched, bool), PlatformError> {
         if key.trim().is_empty() {
             return Err(invalid("Idempotency-Key: a non-empty key is required"));
         }
@@ -89,7 +91,7 @@ impl SimPlatform {
                 return Err(PlatformError::KeyConflict(key));
             }
             let status = self.experiment(id)?.status();
-            return Ok(Launched { experiment_id: id.clone(), status });
+            return Ok((Launched { experiment_id: id.clone(), status }, false));
         }
         let arms = validate(&req).map_err(invalid)?;
         let n = self.next_id.fetch_add(1, Ordering::SeqCst);
@@ -105,7 +107,15 @@ impl SimPlatform {
         self.experiments.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), exp.clone());
         keys.insert(key, (req, id.clone()));
         tracing::info!(experiment = %id, arms = exp.request.arms.len(), units_per_arm = exp.request.units_per_arm, "simulated experiment launched");
-        Ok(Launched { experiment_id: id, status: exp.status() })
+        Ok((Launched { experiment_id: id, status: exp.status() }, true))
+    }
+
+    pub fn read_now(&self, experiment_id: &str) -> Result<ExperimentRead, PlatformError> {
+        self.experiment(experiment_id).map(|e| e.read())
+    }
+
+    pub fn stop_now(&self, experiment_id: &str) -> Result<ExperimentRead, PlatformError> {
+        self.experiment(experiment_id).map(|e| e.stop())
     }
 }
 
@@ -125,15 +135,15 @@ impl Drop for SimPlatform {
 
 impl Platform for SimPlatform {
     fn launch(&self, key: String, req: LaunchRequest) -> BoxFuture<'static, Result<Launched, PlatformError>> {
-        future::ready(self.launch_now(key, req)).boxed()
+        future::ready(self.launch_keyed(key, req).map(|(l, _)| l)).boxed()
     }
 
     fn read(&self, experiment_id: String) -> BoxFuture<'static, Result<ExperimentRead, PlatformError>> {
-        future::ready(self.experiment(&experiment_id).map(|e| e.read())).boxed()
+        future::ready(self.read_now(&experiment_id)).boxed()
     }
 
     fn stop(&self, experiment_id: String) -> BoxFuture<'static, Result<ExperimentRead, PlatformError>> {
-        future::ready(self.experiment(&experiment_id).map(|e| e.stop())).boxed()
+        future::ready(self.stop_now(&experiment_id)).boxed()
     }
 
     fn metrics(&self) -> BoxFuture<'static, Result<Vec<MetricInfo>, PlatformError>> {
