@@ -13,6 +13,7 @@ pub mod online;
 pub mod platform;
 pub mod protocol;
 pub mod readout;
+pub mod retry;
 pub mod skill;
 pub mod stats;
 pub mod strategy;
