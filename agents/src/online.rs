@@ -222,7 +222,11 @@ async fn wait(platform: &Arc<dyn Platform>, id: &str, s: &OnlineSettings) -> Res
     loop {
         match platform.read(id.to_string()).await {
             Ok(r) if r.status.is_final() => return Ok(r),
-            Ok(_) | Err(PlatformError::Unavailable(_)) => {}
+            Ok(_) => {}
+            // A read changes nothing on the platform: a bad one is retried until the deadline.
+            Err(e @ (PlatformError::Unavailable(_) | PlatformError::Protocol(_))) => {
+                warn!(experiment = %id, error = %e, "read failed; polling again");
+            }
             Err(e) => return Err(e.into()),
         }
         if std::time::Instant::now() > deadline {
