@@ -48,6 +48,9 @@ pub struct RunSummary {
     /// platform knows its optimum.
     pub captured_gap: Option<f64>,
     pub restarts: BTreeMap<String, u32>,
+    /// Mean narrowing of each metric's intervals by CUPED over the run's experiments, in
+    /// % of the unadjusted width (empty when the platform sends no pre-period data).
+    pub cuped_narrowing_pct: BTreeMap<String, f64>,
 }
 
 fn truth(task: &TaskSpec, oracle: &dyn Oracle, final_config: &Configuration) -> (Truth, f64) {
@@ -116,6 +119,12 @@ pub fn build(
         truth,
         captured_gap,
         restarts,
+        cuped_narrowing_pct: agents::readout::mean_per_metric(
+            all_rounds
+                .iter()
+                .filter_map(|r| r.result.as_ref())
+                .flat_map(|r| r.cuped_narrowing_pct.iter().map(|(m, v)| (m, *v))),
+        ),
     }
 }
 
@@ -194,6 +203,10 @@ pub fn render(s: &RunSummary) -> String {
     }
     if let Some(g) = s.captured_gap {
         line(&mut out, "captured gap", format!("{:.0}% of the baseline-to-optimum gap", g * 100.0));
+    }
+    if !s.cuped_narrowing_pct.is_empty() {
+        let each: Vec<String> = s.cuped_narrowing_pct.iter().map(|(m, n)| format!("{m} {n:.0}%")).collect();
+        line(&mut out, "CUPED narrowed", format!("intervals by {} (pre-period adjustment)", each.join(", ")));
     }
     let restarts: u32 = s.restarts.values().sum();
     if restarts > 0 {

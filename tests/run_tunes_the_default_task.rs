@@ -20,6 +20,10 @@ fn default_run_prints_progress_and_writes_summary_and_logs() {
     assert!((0.0..=1.0).contains(&gap), "{gap}");
     assert_eq!(s["rounds_run"], 3);
     assert!(s["truth"]["optimum_score_pct"].as_f64().unwrap() > 0.0);
+    // The simulator sends pre-period data: CUPED must have narrowed the objective's intervals.
+    let narrowed = s["cuped_narrowing_pct"]["sessions"].as_f64().expect("CUPED narrowing of sessions");
+    assert!(narrowed > 5.0 && narrowed < 100.0, "{narrowed}");
+    assert!(text.contains("CUPED narrowed"), "{text}");
     let log = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     assert!(

@@ -9,6 +9,7 @@ pub mod critic;
 mod fixtures;
 pub mod insight;
 pub mod journal;
+pub mod llm;
 pub mod online;
 pub mod platform;
 pub mod protocol;

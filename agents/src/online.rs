@@ -281,6 +281,9 @@ async fn run(
 }
 
 fn log_result(r: &ExperimentResult) {
+    if !r.cuped_narrowing_pct.is_empty() {
+        info!(experiment = %r.experiment_id, narrowing_pct = ?r.cuped_narrowing_pct, "CUPED narrowed the intervals");
+    }
     if let Some(why) = &r.blocked {
         warn!(experiment = %r.experiment_id, reason = %why, "experiment blocked");
     }

@@ -97,6 +97,10 @@ pub struct MetricEstimate {
     pub lift_pct: Interval,
     pub std_err_pct: f64,
     pub p_value: f64,
+    /// How much CUPED narrowed the interval, in % of the unadjusted width; `None` when
+    /// the platform sent no pre-period data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuped_narrowing_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +166,9 @@ pub struct ExperimentResult {
     pub cv: BTreeMap<String, f64>,
     /// Why treatments could not be shipped regardless of their effects (SRM), if so.
     pub blocked: Option<String>,
+    /// Mean narrowing of each metric's intervals by CUPED across the arms, in %.
+    #[serde(default)]
+    pub cuped_narrowing_pct: BTreeMap<String, f64>,
 }
 
 /// A configuration on the Pareto front of what has been measured.

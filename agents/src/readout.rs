@@ -50,19 +50,33 @@ type Metrics<'a> = &'a BTreeMap<String, MetricData>;
 /// Compares one metric of two arms, with CUPED (pre-period regression adjustment,
 /// theta pooled over the two arms) when both carry pre-period sums: it removes the
 /// variance users bring with them and leaves the treatment effect unbiased.
-fn compare(t: &MetricData, r: &MetricData, confidence: f64) -> Option<stats::Effect> {
-    if let Ok(adjusted) = stats::cuped_adjust(&[t, r]) {
-        if let [at, ar] = adjusted.as_slice() {
-            if let Ok(e) = stats::compare_summaries(at, ar, confidence) {
-                return Some(e);
-            }
+fn compare(t: &MetricData, r: &MetricData, confidence: f64) -> Option<MetricEstimateParts> {
+    let raw = stats::compare(t, r, confidence).ok();
+    let adjusted = stats::cuped_adjust(&[t, r]).ok().and_then(|a| match a.as_slice() {
+        [at, ar] => stats::compare_summaries(at, ar, confidence).ok(),
+        _ => None,
+    });
+    match (adjusted, raw) {
+        (Some(a), Some(r)) => {
+            let narrowing = 100.0 * (1.0 - a.lift_se_pct() / r.lift_se_pct());
+            Some((a, narrowing.is_finite().then_some(narrowing)))
         }
+        (Some(a), None) => Some((a, None)),
+        (None, raw) => raw.map(|r| (r, None)),
     }
-    stats::compare(t, r, confidence).ok()
 }
 
+/// An effect and, when CUPED applied, how much it narrowed the interval.
+type MetricEstimateParts = (stats::Effect, Option<f64>);
+
 fn estimates(task: &TaskSpec, t: Metrics, r: Metrics, confidence: f64) -> Vec<MetricEstimate> {
-    task.metrics().iter().filter_map(|m| Some(compare(t.get(m)?, r.get(m)?, confidence)?.to_estimate(m))).collect()
+    task.metrics()
+        .iter()
+        .filter_map(|m| {
+            let (effect, narrowing) = compare(t.get(m)?, r.get(m)?, confidence)?;
+            Some(MetricEstimate { cuped_narrowing_pct: narrowing, ..effect.to_estimate(m) })
+        })
+        .collect()
 }
 
 /// The objective's interval, its standard error and p-value from per-metric lifts.
@@ -125,6 +139,9 @@ pub fn readout(input: &ReadoutInput) -> Result<ExperimentResult, String> {
             Some((m, s.cv()?))
         })
         .collect();
+    let cuped_narrowing_pct = mean_per_metric(
+        arms.iter().flat_map(|a| &a.vs_control).filter_map(|e| Some((&e.metric, e.cuped_narrowing_pct?))),
+    );
     Ok(ExperimentResult {
         round: input.round.clone(),
         experiment_id: input.experiment_id.clone(),
@@ -136,7 +153,18 @@ pub fn readout(input: &ReadoutInput) -> Result<ExperimentResult, String> {
         confidence: input.confidence,
         cv,
         blocked,
+        cuped_narrowing_pct,
     })
+}
+
+/// The mean of values keyed by metric, e.g. CUPED's narrowing over arms or experiments.
+pub fn mean_per_metric<'a>(values: impl Iterator<Item = (&'a String, f64)>) -> BTreeMap<String, f64> {
+    let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
+    for (metric, v) in values {
+        let s = sums.entry(metric.clone()).or_default();
+        *s = (s.0 + v, s.1 + 1);
+    }
+    sums.into_iter().map(|(m, (sum, k))| (m, sum / f64::from(k))).collect()
 }
 
 fn srm(input: &ReadoutInput) -> f64 {

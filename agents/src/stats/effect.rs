@@ -80,6 +80,7 @@ impl Effect {
             lift_pct: self.lift_pct(),
             std_err_pct: self.lift_se_pct(),
             p_value: self.relative.p_value,
+            cuped_narrowing_pct: None,
         }
     }
 }

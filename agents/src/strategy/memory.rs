@@ -320,6 +320,7 @@ mod tests {
             lift_pct: iv(e, se),
             std_err_pct: se,
             p_value: 0.5,
+            cuped_narrowing_pct: None,
         }
     }
 
@@ -361,6 +362,7 @@ mod tests {
             confidence: 0.95,
             cv: BTreeMap::new(),
             blocked: None,
+            cuped_narrowing_pct: BTreeMap::new(),
         }
     }
 
