@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod agent;
+pub mod analysis;
 pub mod coordinator;
 pub mod critic;
 #[cfg(test)]

@@ -30,10 +30,14 @@ pub mod error;
 pub mod guardrail;
 pub mod linalg;
 pub mod moments;
+pub mod multiple;
 pub mod power;
+pub mod sequential;
 pub mod srm;
 pub mod wls;
 
+#[cfg(test)]
+mod aa_sequential;
 #[cfg(test)]
 mod aa_simulation;
 
@@ -47,6 +51,8 @@ pub use effect::{compare, compare_summaries, relative_lift, welch, AbsoluteEffec
 pub use error::{StatsError, StatsResult};
 pub use guardrail::{check_guardrail, guardrail_verdict};
 pub use moments::{mean_summary, ratio_summary, summarize, ArmSummary};
+pub use multiple::{bh_adjusted, holm_adjusted, holm_reject};
 pub use power::{detectable_mde, units_per_arm};
+pub use sequential::{mixture_rho_sq, sequential_interval, SequentialEstimate, DEFAULT_TUNING_N};
 pub use srm::srm_p_value;
 pub use wls::{fit_weighted_ridge, WlsFit};
