@@ -26,11 +26,36 @@ pub enum Command {
         #[arg(long, global = true)]
         db: Option<PathBuf>,
     },
+    /// Analyse a platform read (the JSON of `GET /v1/experiments/{id}`): effects,
+    /// intervals, p-values, CUPED, sequential intervals, SRM and adjusted p-values.
+    Analyze(AnalyzeArgs),
     /// Serve the simulator over the experiment platform HTTP contract.
     Platform {
         #[command(subcommand)]
         action: PlatformAction,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The read response, as JSON (`-` reads standard input).
+    pub file: PathBuf,
+    /// Print the analysis as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Two-sided confidence of the intervals.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// The control arm (default: the arm named `control`, else the first).
+    #[arg(long)]
+    pub control: Option<String>,
+    /// Intended traffic shares, one per arm in the read's order, for the SRM check
+    /// (default: equal), e.g. `--shares 0.5,0.25,0.25`.
+    #[arg(long, value_delimiter = ',')]
+    pub shares: Option<Vec<f64>>,
+    /// Tuning of the always-valid intervals: the total units at which they are tightest.
+    #[arg(long, default_value_t = 5000.0)]
+    pub sequential_tuning_n: f64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,6 @@
 //! What each subcommand does; `main` only parses and reports.
 
-use crate::cli::{Cli, Command, PlatformAction, RunArgs, ServeArgs, SkillsAction};
+use crate::cli::{AnalyzeArgs, Cli, Command, PlatformAction, RunArgs, ServeArgs, SkillsAction};
 use crate::runtime::{self, RunError};
 use crate::settings::{Overrides, Settings, SettingsError};
 use crate::summary;
@@ -27,6 +27,8 @@ pub enum CommandError {
     NoSkill(String),
     #[error("{0}")]
     Serve(String),
+    #[error("{0}")]
+    Analyze(String),
 }
 
 /// Prints a line for the person at the terminal. A closed stdout (`rectune run | head`)
@@ -55,6 +57,7 @@ pub fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Run(args) => run(args),
         Command::Skills { action, db } => skills(action, db),
         Command::Platform { action: PlatformAction::Serve(args) } => serve(args),
+        Command::Analyze(args) => analyze(args),
     }
 }
 
@@ -92,6 +95,33 @@ fn run(args: RunArgs) -> Result<(), CommandError> {
         let json = serde_json::to_string_pretty(&summary)
             .map_err(|e| CommandError::Write { path: path.display().to_string(), reason: e.to_string() })?;
         write(path, &json)?;
+    }
+    Ok(())
+}
+
+fn analyze(args: AnalyzeArgs) -> Result<(), CommandError> {
+    use agents::analysis::{analyze, render_table, AnalysisOptions};
+    let name = args.file.display().to_string();
+    let fail = |why: String| CommandError::Analyze(format!("{name}: {why}"));
+    let text = if name == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| fail(e.to_string()))?
+    } else {
+        std::fs::read_to_string(&args.file).map_err(|e| fail(format!("{e}; pass the JSON of a read response")))?
+    };
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    let read: agents::platform::ExperimentRead = serde_path_to_error::deserialize(de)
+        .map_err(|e| fail(format!("not a platform read response: {}: {}", e.path(), e.inner())))?;
+    let options = AnalysisOptions {
+        confidence: args.confidence,
+        control_arm: args.control,
+        sequential_tuning_n: args.sequential_tuning_n,
+        traffic_shares: args.shares,
+    };
+    let analysis = analyze(&read, &options).map_err(|e| fail(e.to_string()))?;
+    if args.json {
+        say(serde_json::to_string_pretty(&analysis).map_err(|e| fail(e.to_string()))?);
+    } else {
+        say(render_table(&analysis));
     }
     Ok(())
 }

@@ -6,12 +6,12 @@
 //! - absolute effect: Welch's t-test, sample variances (n - 1), Welch–Satterthwaite df;
 //! - relative lift `(m_t - m_c) / |m_c|`: delta-method variance
 //!   `var_t / (m_c^2 n_t) + m_t^2 var_c / (m_c^4 n_c)` with a t interval and p-value at the
-//!   same Welch df, as gbstats does (the existing `stats::relative_lift` uses the normal);
+//!   same Welch df, as gbstats does (and `stats::relative_lift`);
 //! - ratio metrics: the delta-method per-unit variance of `stats::moments`, which is
 //!   gbstats' `RatioStatistic` variance;
 //! - CUPED when both arms carry `pre` sums, as gbstats' `RegressionAdjustedStatistic`:
 //!   theta is the slope of y on the pre value over the two arms' units pooled as one
-//!   sample (not within-arm centred, unlike `stats::cuped`), each arm's mean becomes
+//!   sample, each arm's mean becomes
 //!   `mean_y - theta mean_x`, its per-unit variance `var_y + theta^2 var_x - 2 theta cov`,
 //!   and the lift is divided by the *unadjusted* control mean, with unadjusted means in
 //!   the delta method. A theta of 0 (no variance in either period) means no adjustment;

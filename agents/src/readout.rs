@@ -47,36 +47,27 @@ pub struct ReadoutInput<'a> {
 
 type Metrics<'a> = &'a BTreeMap<String, MetricData>;
 
-/// Compares one metric of two arms, with CUPED (pre-period regression adjustment,
-/// theta pooled over the two arms) when both carry pre-period sums: it removes the
-/// variance users bring with them and leaves the treatment effect unbiased.
-fn compare(t: &MetricData, r: &MetricData, confidence: f64) -> Option<MetricEstimateParts> {
-    let raw = stats::compare(t, r, confidence).ok();
-    let adjusted = stats::cuped_adjust(&[t, r]).ok().and_then(|a| match a.as_slice() {
-        [at, ar] => stats::compare_summaries(at, ar, confidence).ok(),
-        _ => None,
-    });
-    match (adjusted, raw) {
-        (Some(a), Some(r)) => {
-            let narrowing = 100.0 * (1.0 - a.lift_se_pct() / r.lift_se_pct());
-            Some((a, narrowing.is_finite().then_some(narrowing)))
-        }
-        (Some(a), None) => Some((a, None)),
-        (None, raw) => raw.map(|r| (r, None)),
-    }
+/// Compares one metric of two arms, with CUPED (regression on the pre-period value,
+/// theta fitted over both arms as gbstats does) when both carry pre-period sums: it
+/// removes the variance users bring with them and leaves the treatment effect unbiased.
+fn compare(metric: &str, t: &MetricData, r: &MetricData, confidence: f64) -> Option<MetricEstimate> {
+    let raw = stats::compare(t, r, confidence).ok()?;
+    let plain = raw.to_estimate(metric);
+    let Some((_, c_adj, t_adj)) = crate::analysis::cuped_moments(r, t) else { return Some(plain) };
+    let Ok(adj) = crate::analysis::relative_effect(&c_adj, &t_adj, confidence) else { return Some(plain) };
+    let narrowing = 100.0 * (1.0 - adj.std_err / raw.relative.std_err);
+    let pct = |x: f64| 100.0 * x;
+    Some(MetricEstimate {
+        lift_pct: Interval { estimate: pct(adj.ci.estimate), low: pct(adj.ci.low), high: pct(adj.ci.high) },
+        std_err_pct: pct(adj.std_err),
+        p_value: adj.p_value,
+        cuped_narrowing_pct: narrowing.is_finite().then_some(narrowing),
+        ..plain
+    })
 }
 
-/// An effect and, when CUPED applied, how much it narrowed the interval.
-type MetricEstimateParts = (stats::Effect, Option<f64>);
-
 fn estimates(task: &TaskSpec, t: Metrics, r: Metrics, confidence: f64) -> Vec<MetricEstimate> {
-    task.metrics()
-        .iter()
-        .filter_map(|m| {
-            let (effect, narrowing) = compare(t.get(m)?, r.get(m)?, confidence)?;
-            Some(MetricEstimate { cuped_narrowing_pct: narrowing, ..effect.to_estimate(m) })
-        })
-        .collect()
+    task.metrics().iter().filter_map(|m| compare(m, t.get(m)?, r.get(m)?, confidence)).collect()
 }
 
 /// The objective's interval, its standard error and p-value from per-metric lifts.

@@ -11,7 +11,7 @@
 //! `skillhub::task::lifts_pct`. Its variance is
 //! `var_t / m_c^2 + m_t^2 var_c / m_c^4` with the variances of the arm estimates.
 
-use super::dist::{t_two_sided, two_sided_p_normal, two_sided_p_t, z_two_sided};
+use super::dist::{t_two_sided, two_sided_p_t};
 use super::error::{finite, open_unit, StatsError, StatsResult};
 use super::moments::{summarize, ArmSummary};
 use crate::platform::{MetricData, MetricKind};
@@ -159,9 +159,11 @@ pub fn welch(t: &ArmSummary, c: &ArmSummary, confidence: f64) -> StatsResult<Abs
     Ok(AbsoluteEffect { diff: interval(diff, q * std_err), std_err, df, t_stat, p_value })
 }
 
+/// The relative lift with the delta-method variance and a t interval on the Welch df, as
+/// gbstats' `TwoSidedTTest` computes it.
 pub fn relative_lift(t: &ArmSummary, c: &ArmSummary, confidence: f64) -> StatsResult<RelativeEffect> {
     same_kind(t, c)?;
-    let z = z_two_sided(confidence)?;
+    let q = t_two_sided(confidence, welch_df(t, c))?;
     let mc = c.mean;
     if mc == 0.0 {
         return Err(StatsError::ZeroReference);
@@ -170,8 +172,9 @@ pub fn relative_lift(t: &ArmSummary, c: &ArmSummary, confidence: f64) -> StatsRe
     let mc2 = mc * mc;
     let var = t.var_of_mean() / mc2 + t.mean * t.mean * c.var_of_mean() / (mc2 * mc2);
     let std_err = finite("standard error of the lift", var.sqrt())?;
-    let (z_stat, p_value) = test_stat(lift, std_err, two_sided_p_normal)?;
-    Ok(RelativeEffect { lift: interval(lift, z * std_err), std_err, z_stat, p_value })
+    let df = welch_df(t, c);
+    let (z_stat, p_value) = test_stat(lift, std_err, |x| two_sided_p_t(x, df))?;
+    Ok(RelativeEffect { lift: interval(lift, q * std_err), std_err, z_stat, p_value })
 }
 
 #[cfg(test)]
@@ -206,14 +209,15 @@ mod tests {
 
     #[test]
     fn lift_variance_follows_the_delta_method() {
-        // lift = mt/mc - 1, var = vt/mc^2 + mt^2 vc/mc^4, computed with numpy.
+        // lift = mt/mc - 1, var = vt/mc^2 + mt^2 vc/mc^4, computed with numpy; interval
+        // and p-value from scipy's t at the Welch df (as gbstats).
         let (t, c) = small_case();
         let e = compare(&t, &c, 0.95).unwrap();
         assert!(close(e.relative.lift.estimate, 0.1144986449864498));
         assert!(close(e.relative.std_err, 0.03969197258749336));
-        assert!(close(e.relative.p_value, 0.003918115278897094));
-        assert!(close(e.relative.lift.low, 0.03670380823961171));
-        assert!(close(e.relative.lift.high, 0.19229348173328786));
+        assert!(close(e.relative.p_value, 0.022488584895181657));
+        assert!(close(e.relative.lift.low, 0.021388656078205545));
+        assert!(close(e.relative.lift.high, 0.20760863389469403));
         assert!(close(e.lift_pct().estimate, 11.44986449864498));
         assert!(close(e.lift_se_pct(), 3.969197258749336));
         let est = e.to_estimate("dwell_s");

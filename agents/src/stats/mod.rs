@@ -8,22 +8,22 @@
 //! - absolute difference ([`effect`]): Welch's t-test with Welch–Satterthwaite df,
 //!   since a treatment that works also changes the variance;
 //! - relative lift ([`effect`]): `(m_t - m_c) / |m_c|` with the delta-method variance
-//!   `var_t / m_c^2 + m_t^2 var_c / m_c^4` and a normal interval, as GrowthBook's
-//!   frequentist engine does; lifts are what the objective is written in;
+//!   `var_t / m_c^2 + m_t^2 var_c / m_c^4` and a t interval on the Welch df, as
+//!   GrowthBook's frequentist engine does; lifts are what the objective is written in;
 //! - the scalar objective ([`combine`]): a weighted sum of lifts with the standard error
 //!   `sum |w_i| se_i`, valid for any correlation between metrics, which per-metric sums
 //!   cannot tell us;
 //! - guardrails ([`guardrail`]): one-sided non-inferiority at alpha, read from the
 //!   two-sided interval at 1 - 2 alpha;
 //! - sample size ([`power`]), sample-ratio mismatch ([`srm`], Pearson chi-square),
-//!   CUPED variance reduction ([`cuped`], optional, pooled theta);
+//!   multiple-testing corrections ([`multiple`]), always-valid intervals for interim
+//!   looks ([`sequential`]); CUPED lives with the full analysis ([`crate::analysis`]);
 //! - weighted ridge least squares ([`wls`]) for the sensitivity of metrics to parameters.
 //!
 //! Nothing here returns NaN silently or panics on degenerate data: such inputs give a
 //! [`StatsError`] or a documented limit value.
 
 pub mod combine;
-pub mod cuped;
 pub mod dist;
 pub mod effect;
 pub mod error;
@@ -42,7 +42,6 @@ mod aa_sequential;
 mod aa_simulation;
 
 pub use combine::{combine, score_interval, LiftPct, WeightedLift};
-pub use cuped::{cuped_adjust, cuped_theta};
 pub use dist::{
     chi_squared_sf, normal_cdf, normal_quantile, normal_sf, sample_normal, student_t_cdf, student_t_quantile,
     student_t_sf, t_two_sided, two_sided_p_normal, two_sided_p_t, z_two_sided,
