@@ -51,6 +51,8 @@ pub struct RunSummary {
     /// Mean narrowing of each metric's intervals by CUPED over the run's experiments, in
     /// % of the unadjusted width (empty when the platform sends no pre-period data).
     pub cuped_narrowing_pct: BTreeMap<String, f64>,
+    /// Experiments stopped at an interim look (always-valid intervals), of `experiments`.
+    pub early_stops: usize,
 }
 
 fn truth(task: &TaskSpec, oracle: &dyn Oracle, final_config: &Configuration) -> (Truth, f64) {
@@ -119,6 +121,7 @@ pub fn build(
         truth,
         captured_gap,
         restarts,
+        early_stops: all_rounds.iter().filter_map(|r| r.result.as_ref()).filter(|r| r.early_stop.is_some()).count(),
         cuped_narrowing_pct: agents::readout::mean_per_metric(
             all_rounds
                 .iter()
@@ -179,8 +182,8 @@ pub fn render(s: &RunSummary) -> String {
         &mut out,
         "experiments / arms",
         format!(
-            "{} / {} ({} candidates rejected by the Critic)",
-            s.experiments, s.arms_launched, s.candidates_rejected
+            "{} / {} ({} candidates rejected by the Critic; {} stopped early)",
+            s.experiments, s.arms_launched, s.candidates_rejected, s.early_stops
         ),
     );
     line(&mut out, "baseline", config_line(&s.baseline));

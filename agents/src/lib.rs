@@ -10,6 +10,7 @@ pub mod critic;
 mod fixtures;
 pub mod insight;
 pub mod journal;
+pub mod monitor;
 pub mod llm;
 pub mod online;
 pub mod platform;

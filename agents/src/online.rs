@@ -5,6 +5,7 @@ use crate::agent::{AgentError, AgentHandle};
 use crate::journal::{Journal, Step};
 use crate::platform::{ArmSpec, ExperimentRead, LaunchRequest, Platform, PlatformError};
 use crate::protocol::{ExperimentResult, Verdict};
+use crate::monitor;
 use crate::readout::{readout, ArmPlan, ReadoutInput, Role};
 use crate::stats;
 use actix::prelude::*;
@@ -28,11 +29,14 @@ pub struct OnlineSettings {
     pub timeout_s: u64,
     /// Launch attempts on an unavailable platform before giving up.
     pub launch_attempts: u32,
+    /// Interim looks with always-valid intervals before the planned end (0: none); an
+    /// experiment stops early for a clear winner or when every treatment is harmful.
+    pub interim_looks: u32,
 }
 
 impl Default for OnlineSettings {
     fn default() -> Self {
-        Self { confidence: 0.95, mde_pct: 0.5, power: 0.8, poll_interval_ms: 25, timeout_s: 600, launch_attempts: 5 }
+        Self { confidence: 0.95, mde_pct: 0.5, power: 0.8, poll_interval_ms: 25, timeout_s: 600, launch_attempts: 5, interim_looks: 4 }
     }
 }
 
@@ -217,12 +221,60 @@ async fn launch(platform: &Arc<dyn Platform>, rec: &LaunchRecord, attempts: u32)
     Err(AgentError::Invalid("launch attempts exhausted".into()))
 }
 
-async fn wait(platform: &Arc<dyn Platform>, id: &str, s: &OnlineSettings) -> Result<ExperimentRead, AgentError> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(s.timeout_s);
+/// What an interim look needs besides the read.
+struct Watch<'a> {
+    msg: &'a RunExperiment,
+    rec: &'a LaunchRecord,
+    settings: &'a OnlineSettings,
+}
+
+impl Watch<'_> {
+    fn result(&self, experiment_id: &str, read: &ExperimentRead) -> Result<ExperimentResult, AgentError> {
+        readout(&ReadoutInput {
+            task: &self.msg.task,
+            round: self.msg.verdict.round.clone(),
+            experiment_id: experiment_id.to_string(),
+            key: self.rec.key.clone(),
+            units_per_arm: self.rec.request.units_per_arm,
+            read,
+            plan: &self.rec.plan,
+            confidence: self.settings.confidence,
+        })
+        .map_err(AgentError::Invalid)
+    }
+
+    /// The sequences are tuned to be tightest at the planned total units of a comparison.
+    fn tuning_n(&self) -> f64 {
+        2.0 * self.rec.request.units_per_arm as f64
+    }
+
+    /// Whether this partial read is a due interim look that calls for a stop.
+    fn should_stop(&self, id: &str, read: &ExperimentRead, looks_done: &mut u32) -> Option<String> {
+        let looks = self.settings.interim_looks;
+        let due = (read.progress * f64::from(looks + 1)).floor() as u32;
+        if looks == 0 || due <= *looks_done || *looks_done >= looks {
+            return None;
+        }
+        *looks_done = due.min(looks);
+        let result = self.result(id, read).ok()?;
+        let look = monitor::look(&self.msg.task, &result, self.tuning_n());
+        info!(experiment = %id, progress = read.progress, winners = ?look.winners, harmful = ?look.harmful, "interim look");
+        look.stop_reason()
+    }
+}
+
+async fn wait(platform: &Arc<dyn Platform>, id: &str, w: &Watch<'_>) -> Result<ExperimentRead, AgentError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(w.settings.timeout_s);
+    let mut looks_done = 0;
     loop {
         match platform.read(id.to_string()).await {
             Ok(r) if r.status.is_final() => return Ok(r),
-            Ok(_) => {}
+            Ok(r) => {
+                if let Some(reason) = w.should_stop(id, &r, &mut looks_done) {
+                    info!(experiment = %id, %reason, progress = r.progress, "stopping the experiment early");
+                    return Ok(platform.stop(id.to_string()).await?);
+                }
+            }
             // A read changes nothing on the platform: a bad one is retried until the deadline.
             Err(e @ (PlatformError::Unavailable(_) | PlatformError::Protocol(_))) => {
                 warn!(experiment = %id, error = %e, "read failed; polling again");
@@ -233,8 +285,19 @@ async fn wait(platform: &Arc<dyn Platform>, id: &str, s: &OnlineSettings) -> Res
             let _ = platform.stop(id.to_string()).await;
             return Err(AgentError::Timeout(id.to_string()));
         }
-        actix::clock::sleep(Duration::from_millis(s.poll_interval_ms)).await;
+        actix::clock::sleep(Duration::from_millis(w.settings.poll_interval_ms)).await;
     }
+}
+
+/// After an early stop only what the always-valid intervals proved may ship; judged on
+/// the final read, so a restart after the stop reaches the same verdict.
+fn restrict_after_stop(w: &Watch<'_>, result: &mut ExperimentResult) {
+    let look = monitor::look(&w.msg.task, result, w.tuning_n());
+    for arm in result.arms.iter_mut().filter(|a| a.shippable && !look.winners.contains(&a.arm_id)) {
+        info!(arm = %arm.arm_id, "not shippable: stopped early and not a proven winner");
+        arm.shippable = false;
+    }
+    result.early_stop = Some(look.stop_reason().unwrap_or_else(|| "stopped before the planned units".into()));
 }
 
 async fn run(
@@ -258,24 +321,18 @@ async fn run(
     info!(key = %rec.key, arms = rec.plan.len(), sizing = %rec.sizing, "launching experiment");
     let experiment_id = launch(&platform, &rec, s.launch_attempts).await?;
     journal.put(&task_id, round, Step::Launched, &experiment_id).await?;
-    let read = wait(&platform, &experiment_id, &s).await?;
+    let watch = Watch { msg: &msg, rec: &rec, settings: &s };
+    let read = wait(&platform, &experiment_id, &watch).await?;
     if read.status == crate::platform::ExperimentStatus::Failed {
         return Err(AgentError::Invalid(format!(
             "experiment {experiment_id} failed: {}",
             read.error.unwrap_or_default()
         )));
     }
-    let result = readout(&ReadoutInput {
-        task: &msg.task,
-        round: msg.verdict.round.clone(),
-        experiment_id,
-        key: rec.key.clone(),
-        units_per_arm: rec.request.units_per_arm,
-        read: &read,
-        plan: &rec.plan,
-        confidence: s.confidence,
-    })
-    .map_err(AgentError::Invalid)?;
+    let mut result = watch.result(&experiment_id, &read)?;
+    if read.status == crate::platform::ExperimentStatus::Stopped {
+        restrict_after_stop(&watch, &mut result);
+    }
     log_result(&result);
     Ok(result)
 }
@@ -283,6 +340,9 @@ async fn run(
 fn log_result(r: &ExperimentResult) {
     if !r.cuped_narrowing_pct.is_empty() {
         info!(experiment = %r.experiment_id, narrowing_pct = ?r.cuped_narrowing_pct, "CUPED narrowed the intervals");
+    }
+    if let Some(why) = &r.early_stop {
+        info!(experiment = %r.experiment_id, reason = %why, "experiment stopped early");
     }
     if let Some(why) = &r.blocked {
         warn!(experiment = %r.experiment_id, reason = %why, "experiment blocked");

@@ -169,6 +169,9 @@ pub struct ExperimentResult {
     /// Mean narrowing of each metric's intervals by CUPED across the arms, in %.
     #[serde(default)]
     pub cuped_narrowing_pct: BTreeMap<String, f64>,
+    /// Why the experiment stopped before its planned units (interim look), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stop: Option<String>,
 }
 
 /// A configuration on the Pareto front of what has been measured.

@@ -145,6 +145,7 @@ pub fn readout(input: &ReadoutInput) -> Result<ExperimentResult, String> {
         cv,
         blocked,
         cuped_narrowing_pct,
+        early_stop: None,
     })
 }
 

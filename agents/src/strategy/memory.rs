@@ -363,6 +363,7 @@ mod tests {
             cv: BTreeMap::new(),
             blocked: None,
             cuped_narrowing_pct: BTreeMap::new(),
+            early_stop: None,
         }
     }
 
