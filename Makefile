@@ -3,20 +3,39 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test bench fmt lint build clean-data
+.PHONY: run test bench fmt lint build clean-data golden llm-install llm-start llm-stop
 
 ## Tune the default task on the built-in simulator with built-in reasoning (offline).
 run:
 	$(CARGO) run --quiet --bin rectune -- run
 
-## Unit and integration tests (the integration tests drive the real binary).
-test:
+## Unit and integration tests (the integration tests drive the real binary). Installs
+## what they need first: the local LLM server (built once, cached outside the clone) and
+## the gbstats reference check (when Python is available).
+test: llm-install golden
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 	$(CARGO) test --workspace --doc --quiet
 else
 	$(CARGO) test --workspace --no-fail-fast
 endif
+
+## Re-derive the gbstats golden expectations and compare them with the committed ones.
+golden:
+	bash tests/golden/check.sh
+
+## Install the local LLM server (llama.cpp llama-server + SmolLM2-135M-Instruct) into
+## RECTUNE_LLM_HOME (default ~/.cache/rectune/llm): built once (~15 min), then a no-op.
+llm-install:
+	scripts/local-llm.sh install
+
+## Start it on 127.0.0.1 (make llm-start PORT=8099 to choose the port); prints its URL last.
+llm-start: llm-install
+	scripts/local-llm.sh start $(PORT)
+
+## Stop it (idempotent).
+llm-stop:
+	scripts/local-llm.sh stop
 
 ## Benchmarks: built-in strategy vs random search, and simulator throughput.
 bench:
