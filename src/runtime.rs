@@ -26,6 +26,8 @@ pub const AGENT_NAMES: [&str; 5] = ["actor", "critic", "online", "insight", "ski
 pub enum RunError {
     #[error("cannot open the database at `{path}`: {reason}; choose a writable --db path (and make sure no other rectune is using it)")]
     Database { path: String, reason: String },
+    #[error("another rectune process is using the database at `{0}`; wait for it to finish (or stop it) or choose another --db")]
+    Locked(String),
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("skillhub: {0}")]
@@ -46,7 +48,13 @@ pub fn open_db(path: &Path) -> Result<sled::Db, RunError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     }
-    sled::Config::new().path(path).open().map_err(|e| err(e.to_string()))
+    sled::Config::new().path(path).open().map_err(|e| match e {
+        // sled reports a held lock only in its message.
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            RunError::Locked(path.display().to_string())
+        }
+        e => err(e.to_string()),
+    })
 }
 
 pub fn platform(settings: &Settings) -> Result<Arc<dyn Platform>, RunError> {

@@ -94,3 +94,24 @@ fn a_changed_task_on_an_existing_database_is_refused() {
     let out = rectune(dir.path()).args(["run", "--db", "db", "--task"]).arg(&path).output().unwrap();
     assert_clean_failure(&out, "different task definition");
 }
+
+#[test]
+fn a_second_process_on_the_same_database_gets_a_clear_error_and_the_first_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = rectune(dir.path())
+        .args(["run", "--rounds", "4", "--db", "db", "--quiet", "--json-summary", "first.json"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first run holds the database once its log stream shows it started.
+    assert!(wait_for(std::time::Duration::from_secs(60), || {
+        std::fs::read_to_string(dir.path().join("log.jsonl")).is_ok_and(|l| l.contains("run starting"))
+    }));
+    let second = rectune(dir.path()).args(["run", "--rounds", "4", "--db", "db", "--quiet"]).output().unwrap();
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("another rectune process is using the database at `db`"), "{err}");
+    assert!(first.wait().unwrap().success(), "the first run is unharmed");
+    assert_eq!(read_json(&dir.path().join("first.json"))["rounds_run"], 4);
+}
