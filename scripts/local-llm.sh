@@ -433,7 +433,8 @@ cmd_start() {
     local launcher=()
     command -v setsid >/dev/null 2>&1 && launcher=(setsid)
     # Detached from this shell: stdin closed, output to the log, the lock's fd 9 closed
-    # (else the server would hold the start lock); setsid keeps a signal sent to the
+    # (else the server would hold the start lock); no prompt cache, because reusing a
+    # cached prefix changes temperature-0 answers; setsid keeps a signal sent to the
     # caller's process group from reaching the server.
     "${launcher[@]}" "$LLAMA_SERVER" \
         -m "$LLM_MODEL" \
@@ -441,6 +442,8 @@ cmd_start() {
         --port "$port" \
         -t "$THREADS" \
         -c "$CTX" \
+        --alias smollm2 \
+        --no-cache-prompt \
         </dev/null >>"$LOG_FILE" 2>&1 9>&- &
     pid=$!
     echo "$pid" >"$PID_FILE"

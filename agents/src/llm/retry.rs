@@ -62,7 +62,7 @@ impl RetryPolicy {
 /// A `Retry-After` header in delta-seconds form. The HTTP-date form and anything
 /// unparsable give `None`: the normal back-off applies then.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    crate::retry::parse_retry_after(Some(value))
 }
 
 /// Why one attempt did not produce an answer.
