@@ -33,7 +33,7 @@ struct Outcome {
 fn tune(scenario: &str, seed: u64, reasoning: ActorReasoning, dir: &std::path::Path) -> Outcome {
     let task = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("config/tasks/{scenario}.toml"));
     let db = dir.join(format!("{scenario}-{seed}-{reasoning:?}.db"));
-    let overrides = Overrides { task_file: Some(task), db: Some(db), seed: Some(seed), rounds: None, log_file: None };
+    let overrides = Overrides { task_file: Some(task), db: Some(db), seed: Some(seed), ..Default::default() };
     let mut settings = Settings::load(&overrides).expect("bench settings");
     settings.agents.actor.reasoning = reasoning;
     let summary = actix_rt::System::new().block_on(runtime::run(&settings, |_| {})).expect("bench run");

@@ -29,11 +29,34 @@ pub enum Command {
     /// Analyse a platform read (the JSON of `GET /v1/experiments/{id}`): effects,
     /// intervals, p-values, CUPED, sequential intervals, SRM and adjusted p-values.
     Analyze(AnalyzeArgs),
+    /// Print the JSON log stream readably, filtered to one agent, task or level.
+    Logs(LogsArgs),
     /// Serve the simulator over the experiment platform HTTP contract.
     Platform {
         #[command(subcommand)]
         action: PlatformAction,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The JSON-lines log file (default: run.log_file from the configuration).
+    pub file: Option<PathBuf>,
+    /// Keep printing lines as the run appends them, until interrupted.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only this agent's lines: actor, critic, online, insight or skill.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only this task's lines, e.g. rank-fusion.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Lowest level shown: trace, debug, info, warn or error.
+    #[arg(long, default_value = "trace")]
+    pub level: crate::logs::Level,
+    /// Print the matching lines unchanged (JSON) instead of readably.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! What each subcommand does; `main` only parses and reports.
 
-use crate::cli::{AnalyzeArgs, Cli, Command, PlatformAction, RunArgs, ServeArgs, SkillsAction};
+use crate::cli::{AnalyzeArgs, Cli, Command, LogsArgs, PlatformAction, RunArgs, ServeArgs, SkillsAction};
 use crate::runtime::{self, RunError};
 use crate::settings::{Overrides, Settings, SettingsError};
 use crate::summary;
@@ -29,6 +29,8 @@ pub enum CommandError {
     Serve(String),
     #[error("{0}")]
     Analyze(String),
+    #[error(transparent)]
+    Logs(#[from] crate::logs::LogsError),
 }
 
 /// Prints a line for the person at the terminal. A closed stdout (`rectune run | head`)
@@ -58,6 +60,7 @@ pub fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Skills { action, db } => skills(action, db),
         Command::Platform { action: PlatformAction::Serve(args) } => serve(args),
         Command::Analyze(args) => analyze(args),
+        Command::Logs(args) => logs(args),
     }
 }
 
@@ -97,6 +100,16 @@ fn run(args: RunArgs) -> Result<(), CommandError> {
         write(path, &json)?;
     }
     Ok(())
+}
+
+fn logs(args: LogsArgs) -> Result<(), CommandError> {
+    let path = match args.file {
+        Some(path) => path,
+        None => Settings::load(&Overrides::default())?.run.log_file,
+    };
+    let q = crate::logs::LogQuery { agent: args.agent, task: args.task, min_level: args.level, json: args.json };
+    // `logs::run` handles a closed stdout itself.
+    Ok(crate::logs::run(&path, args.follow, &q, &mut std::io::stdout().lock())?)
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<(), CommandError> {
@@ -157,10 +170,7 @@ fn serve(args: ServeArgs) -> Result<(), CommandError> {
     let state = ServerState { platform, token, log, faults: Faults::new(args.unavailable, args.lose_acks) };
     actix_rt::System::new().block_on(async move {
         let (server, addr) = serve::bind(state, &args.addr).map_err(|e| fail(&format!("--addr {}", args.addr), &e))?;
-        say(format!(
-            "rectune platform: scenario `{}` ({}) at http://{addr}",
-            args.scenario, args.model_version
-        ));
+        say(format!("rectune platform: scenario `{}` ({}) at http://{addr}", args.scenario, args.model_version));
         tracing::info!(%addr, scenario = %args.scenario, "platform server listening");
         server.await.map_err(|e| fail("server", &e))
     })

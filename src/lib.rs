@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod logs;
 pub mod platform;
 pub mod runtime;
 pub mod settings;

@@ -274,18 +274,9 @@ async fn a_token_protected_server_refuses_requests_without_it() {
     let server = PlatformServer::start(dir.path(), &["--token-env", "RECTUNE_CONFORMANCE_TOKEN"]);
     let (s, b) = get(&format!("{}/v1/metrics", server.url)).await;
     assert_error(s, &b, StatusCode::UNAUTHORIZED, "Authorization");
-    let r = http()
-        .get(format!("{}/v1/metrics", server.url))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .expect("GET");
+    let r = http().get(format!("{}/v1/metrics", server.url)).bearer_auth("wrong").send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = http()
-        .get(format!("{}/v1/metrics", server.url))
-        .bearer_auth("conformance-secret")
-        .send()
-        .await
-        .expect("GET");
+    let r =
+        http().get(format!("{}/v1/metrics", server.url)).bearer_auth("conformance-secret").send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::OK);
 }

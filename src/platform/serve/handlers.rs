@@ -3,9 +3,9 @@
 
 use super::launch_log::{now_ms, LaunchEvent, LaunchOutcome};
 use super::ServerState;
-use agents::platform::{LaunchRequest, PlatformError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use agents::platform::{LaunchRequest, PlatformError};
 use serde_json::json;
 
 type State = web::Data<ServerState>;
@@ -43,15 +43,16 @@ fn platform_error(e: PlatformError) -> HttpResponse {
 
 /// Injected unavailability first (a platform that is down answers nothing else), then
 /// the bearer token.
-fn admit(state: &ServerState, req: &HttpRequest) -> Result<(), HttpResponse> {
+fn refusal(state: &ServerState, req: &HttpRequest) -> Option<HttpResponse> {
     if state.faults.take_unavailable() {
-        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the platform is unavailable (injected)"));
+        return Some(error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the platform is unavailable (injected)"));
     }
-    let Some(expected) = &state.token else { return Ok(()) };
-    let given = req.headers().get("Authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let expected = state.token.as_ref()?;
+    let given =
+        req.headers().get("Authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if same(token.as_bytes(), expected.as_bytes()) => Ok(()),
-        _ => Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "Authorization: a valid bearer token is required")),
+        Some(token) if same(token.as_bytes(), expected.as_bytes()) => None,
+        _ => Some(error(StatusCode::UNAUTHORIZED, "unauthorized", "Authorization: a valid bearer token is required")),
     }
 }
 
@@ -61,17 +62,18 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn parse_launch(body: &[u8]) -> Result<LaunchRequest, HttpResponse> {
+/// The request, or a message naming the field that is wrong.
+fn parse_launch(body: &[u8]) -> Result<LaunchRequest, String> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "body".to_string() } else { path };
-        error(StatusCode::BAD_REQUEST, "invalid_request", format!("{field}: {}", e.inner()))
+        format!("{field}: {}", e.inner())
     })
 }
 
 async fn launch(state: State, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    if let Err(resp) = admit(&state, &req) {
+    if let Some(resp) = refusal(&state, &req) {
         return resp;
     }
     let key = req.headers().get("Idempotency-Key").and_then(|v| v.to_str().ok()).map(str::trim);
@@ -80,7 +82,7 @@ async fn launch(state: State, req: HttpRequest, body: web::Bytes) -> HttpRespons
     };
     let request = match parse_launch(&body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_request", why),
     };
     let st = state.clone();
     // Starting a simulator thread and syncing the launch record block: keep them off
@@ -115,15 +117,12 @@ fn record_launch(
         Err(_) => return result,
     };
     let event = LaunchEvent { outcome, key, name, experiment_id, unix_ms: now_ms() };
-    state
-        .log
-        .append(&event)
-        .map_err(|e| PlatformError::Unavailable(format!("cannot record the launch: {e}")))?;
+    state.log.append(&event).map_err(|e| PlatformError::Unavailable(format!("cannot record the launch: {e}")))?;
     result
 }
 
 async fn read(state: State, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    if let Err(resp) = admit(&state, &req) {
+    if let Some(resp) = refusal(&state, &req) {
         return resp;
     }
     match state.platform.read_now(&id) {
@@ -133,7 +132,7 @@ async fn read(state: State, req: HttpRequest, id: web::Path<String>) -> HttpResp
 }
 
 async fn stop(state: State, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    if let Err(resp) = admit(&state, &req) {
+    if let Some(resp) = refusal(&state, &req) {
         return resp;
     }
     match state.platform.stop_now(&id) {
@@ -143,14 +142,14 @@ async fn stop(state: State, req: HttpRequest, id: web::Path<String>) -> HttpResp
 }
 
 async fn metrics(state: State, req: HttpRequest) -> HttpResponse {
-    if let Err(resp) = admit(&state, &req) {
+    if let Some(resp) = refusal(&state, &req) {
         return resp;
     }
     HttpResponse::Ok().json(json!({"metrics": state.platform.scenario().metric_catalogue()}))
 }
 
 async fn parameters(state: State, req: HttpRequest) -> HttpResponse {
-    if let Err(resp) = admit(&state, &req) {
+    if let Some(resp) = refusal(&state, &req) {
         return resp;
     }
     HttpResponse::Ok().json(json!({"parameters": state.platform.scenario().catalogue()}))

@@ -35,10 +35,7 @@ const MAX_BODY: usize = 1 << 20;
 pub fn bind(state: ServerState, addr: &str) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(web::PayloadConfig::new(MAX_BODY))
-            .configure(handlers::routes)
+        App::new().app_data(state.clone()).app_data(web::PayloadConfig::new(MAX_BODY)).configure(handlers::routes)
     })
     .workers(2)
     .bind(addr)?;
