@@ -3,9 +3,9 @@
 
 use crate::agent::{AgentError, AgentHandle};
 use crate::journal::{Journal, Step};
+use crate::monitor;
 use crate::platform::{ArmSpec, ExperimentRead, LaunchRequest, Platform, PlatformError};
 use crate::protocol::{ExperimentResult, Verdict};
-use crate::monitor;
 use crate::readout::{readout, ArmPlan, ReadoutInput, Role};
 use crate::stats;
 use actix::prelude::*;
@@ -36,7 +36,15 @@ pub struct OnlineSettings {
 
 impl Default for OnlineSettings {
     fn default() -> Self {
-        Self { confidence: 0.95, mde_pct: 0.5, power: 0.8, poll_interval_ms: 25, timeout_s: 600, launch_attempts: 5, interim_looks: 4 }
+        Self {
+            confidence: 0.95,
+            mde_pct: 0.5,
+            power: 0.8,
+            poll_interval_ms: 25,
+            timeout_s: 600,
+            launch_attempts: 5,
+            interim_looks: 4,
+        }
     }
 }
 
