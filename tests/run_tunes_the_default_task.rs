@@ -73,3 +73,28 @@ fn a_closed_stdout_does_not_stop_the_run() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert_eq!(read_json(&dir.path().join("s.json"))["rounds_run"], 2, "the run must finish and write its summary");
 }
+
+#[test]
+fn interim_looks_read_running_experiments_and_report_early_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectune(dir.path())
+        .args(["run", "--rounds", "4", "--seed", "2", "--db", "db", "--quiet", "--json-summary", "s.json"])
+        .env("RECTUNE__AGENTS__ONLINE__INTERIM_LOOKS", "4")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = read_json(&dir.path().join("s.json"));
+    let stops = s["early_stops"].as_u64().expect("early_stops");
+    assert!(stops <= s["experiments"].as_u64().unwrap());
+    let log = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
+    let looks: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "interim look")
+        .collect();
+    assert!(!looks.is_empty(), "no interim look was logged");
+    for l in &looks {
+        let p = l["fields"]["progress"].as_f64().expect("progress");
+        assert!(p >= 0.2 && p < 1.0, "a look happens at a due fraction of a running experiment: {p}");
+    }
+}
