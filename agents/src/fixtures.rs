@@ -1,6 +1,7 @@
-//! Test fixtures shared by the strategy tests: a one-parameter task and an empty Insight.
+//! Test fixtures shared by the strategy tests: a one-parameter task, an empty Insight and
+//! an experiment result around given arms.
 
-use crate::protocol::{Incumbent, Insight, RoundRef};
+use crate::protocol::{ArmResult, ExperimentResult, Incumbent, Insight, RoundRef};
 use skillhub::{Budget, Direction, Guardrail, Objective, ParamKind, ParamSpec, TaskSpec, Value};
 use std::collections::BTreeMap;
 
@@ -38,5 +39,23 @@ pub fn empty_insight(task: &TaskSpec, round: u32) -> Insight {
         baseline_means: BTreeMap::new(),
         converged: false,
         convergence_reason: String::new(),
+    }
+}
+
+/// Round `round`'s experiment of task `t` with `arms` read at 95%, 1000 units per arm.
+pub fn experiment_result(round: u32, arms: Vec<ArmResult>) -> ExperimentResult {
+    ExperimentResult {
+        round: RoundRef { task_id: "t".into(), round },
+        experiment_id: format!("exp-{round}"),
+        idempotency_key: format!("k{round}"),
+        control: skillhub::Configuration::new(),
+        units_per_arm: 1000,
+        srm_p_value: 0.5,
+        arms,
+        confidence: 0.95,
+        cv: BTreeMap::new(),
+        blocked: None,
+        cuped_narrowing_pct: BTreeMap::new(),
+        early_stop: None,
     }
 }

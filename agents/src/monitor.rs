@@ -149,20 +149,7 @@ mod tests {
         let units = arms[0].units;
         let mut all = vec![ArmResult { vs_control: vec![], ..arm("control", 0.0, 0.0, 0.0, units) }];
         all.extend(arms);
-        ExperimentResult {
-            round: RoundRef { task_id: "t".into(), round: 1 },
-            experiment_id: "e".into(),
-            idempotency_key: "k".into(),
-            control: Default::default(),
-            units_per_arm: units,
-            srm_p_value: 0.5,
-            arms: all,
-            confidence: 0.95,
-            cv: BTreeMap::new(),
-            blocked: None,
-            cuped_narrowing_pct: BTreeMap::new(),
-            early_stop: None,
-        }
+        ExperimentResult { units_per_arm: units, ..crate::fixtures::experiment_result(1, all) }
     }
 
     #[test]

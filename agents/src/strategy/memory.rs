@@ -351,20 +351,7 @@ mod tests {
     }
 
     fn result(round: u32, arms: Vec<ArmResult>) -> ExperimentResult {
-        ExperimentResult {
-            round: RoundRef { task_id: "t".into(), round },
-            experiment_id: format!("exp-{round}"),
-            idempotency_key: format!("k{round}"),
-            control: Configuration::new(),
-            units_per_arm: 1000,
-            srm_p_value: 0.5,
-            arms,
-            confidence: 0.95,
-            cv: BTreeMap::new(),
-            blocked: None,
-            cuped_narrowing_pct: BTreeMap::new(),
-            early_stop: None,
-        }
+        crate::fixtures::experiment_result(round, arms)
     }
 
     #[test]
