@@ -95,6 +95,6 @@ fn interim_looks_read_running_experiments_and_report_early_stops() {
     assert!(!looks.is_empty(), "no interim look was logged");
     for l in &looks {
         let p = l["fields"]["progress"].as_f64().expect("progress");
-        assert!(p >= 0.2 && p < 1.0, "a look happens at a due fraction of a running experiment: {p}");
+        assert!((0.2..1.0).contains(&p), "a look happens at a due fraction of a running experiment: {p}");
     }
 }

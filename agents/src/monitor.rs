@@ -99,9 +99,7 @@ fn beyond(g: &Guardrail, i: &Interval) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::RoundRef;
     use skillhub::{Budget, Direction, Objective};
-    use std::collections::BTreeMap;
 
     fn task(limit: Limit) -> TaskSpec {
         TaskSpec {
