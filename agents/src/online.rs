@@ -7,6 +7,7 @@ use crate::monitor;
 use crate::platform::{ArmSpec, ExperimentRead, LaunchRequest, Platform, PlatformError};
 use crate::protocol::{ExperimentResult, Verdict};
 use crate::readout::{readout, ArmPlan, ReadoutInput, Role};
+use crate::retry::RetryPolicy;
 use crate::stats;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -213,20 +214,22 @@ fn plan(msg: &RunExperiment, settings: &OnlineSettings) -> Result<LaunchRecord, 
     Ok(LaunchRecord { key, plan, request, sizing })
 }
 
+/// Launches with the journaled key; an unavailable platform is retried with the same
+/// key, so a launch whose answer was lost returns the original experiment.
 async fn launch(platform: &Arc<dyn Platform>, rec: &LaunchRecord, attempts: u32) -> Result<String, AgentError> {
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1..=attempts.max(1) {
+    let policy = RetryPolicy::new(attempts, Duration::ZERO);
+    let mut attempt = 1;
+    loop {
         match platform.launch(rec.key.clone(), rec.request.clone()).await {
             Ok(l) => return Ok(l.experiment_id),
-            Err(PlatformError::Unavailable(why)) if attempt < attempts => {
+            Err(PlatformError::Unavailable(why)) if attempt < policy.max_attempts => {
                 warn!(attempt, %why, "platform unavailable; retrying the launch with the same idempotency key");
-                actix::clock::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
+                actix::clock::sleep(policy.jittered(attempt - 1, None)).await;
+                attempt += 1;
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AgentError::Invalid("launch attempts exhausted".into()))
 }
 
 /// What an interim look needs besides the read.

@@ -83,20 +83,6 @@ fn score(task: &TaskSpec, est: &[MetricEstimate], confidence: f64) -> (Interval,
     (interval, se, p)
 }
 
-/// Holm's step-down correction: which of `p` are significant at family-wise `alpha`.
-pub fn holm(p: &[f64], alpha: f64) -> Vec<bool> {
-    let mut order: Vec<usize> = (0..p.len()).collect();
-    order.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
-    let mut out = vec![false; p.len()];
-    for (rank, &i) in order.iter().enumerate() {
-        if p[i] > alpha / (p.len() - rank) as f64 {
-            break;
-        }
-        out[i] = true;
-    }
-    out
-}
-
 fn arm_data<'a>(read: &'a ExperimentRead, arm_id: &str) -> Option<&'a crate::platform::ArmRead> {
     read.arms.iter().find(|a| a.arm_id == arm_id)
 }
@@ -215,24 +201,10 @@ fn arm_result(
 fn apply_ship_rule(arms: &mut [ArmResult], alpha: f64, blocked: bool) {
     let treatments: Vec<usize> = (0..arms.len()).filter(|i| !arms[*i].vs_control.is_empty()).collect();
     let p: Vec<f64> = treatments.iter().map(|i| arms[*i].score_p_vs_control).collect();
-    let significant = holm(&p, alpha);
+    let significant = stats::holm_reject(&p, alpha);
     for (k, &i) in treatments.iter().enumerate() {
         let a = &mut arms[i];
         let safe = a.guardrails.iter().all(|g| g.status == GuardrailStatus::Holds);
         a.shippable = !blocked && significant[k] && a.score_vs_control.estimate > 0.0 && safe;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn holm_steps_down_and_stops_at_the_first_failure() {
-        // alpha 0.05, m = 3: thresholds 0.0167, 0.025, 0.05 in p order.
-        assert_eq!(holm(&[0.01, 0.04, 0.02], 0.05), vec![true, true, true]);
-        assert_eq!(holm(&[0.01, 0.04, 0.03], 0.05), vec![true, false, false]);
-        assert_eq!(holm(&[0.02, 0.001], 0.05), vec![true, true]);
-        assert_eq!(holm(&[0.06, 0.001], 0.05), vec![false, true]);
     }
 }

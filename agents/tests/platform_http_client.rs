@@ -2,7 +2,7 @@
 //! the contract comes back.
 
 use agents::platform::{ArmSpec, HttpPlatform, HttpPlatformSettings, LaunchRequest, Platform, PlatformError};
-use agents::retry::Backoff;
+use agents::retry::RetryPolicy;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{body_json, header, method, path};
@@ -10,8 +10,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn client(server: &MockServer, attempts: u32) -> HttpPlatform {
     let settings = HttpPlatformSettings { url: server.uri(), timeout_s: 1, attempts, ..Default::default() };
-    let fast = Backoff { base: Duration::from_millis(5), cap: Duration::from_secs(2), attempts };
-    HttpPlatform::new(&settings).expect("client").with_backoff(fast)
+    let fast = RetryPolicy {
+        base: Duration::from_millis(5),
+        cap: Duration::from_millis(20),
+        retry_after_cap: Duration::from_secs(2),
+        ..RetryPolicy::new(attempts, Duration::from_secs(1))
+    };
+    HttpPlatform::with_policy(&settings, fast).expect("client")
 }
 
 fn request() -> LaunchRequest {

@@ -12,55 +12,16 @@ use reqwest::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use std::future::Future;
 use std::time::Duration;
 
-/// How long and how often to try. Fields are public so tests can make waits tiny.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included (at least 1).
-    pub max_attempts: u32,
-    /// Upper bound of the first wait; each later bound is `factor` times the previous one.
-    pub base: Duration,
-    pub factor: u32,
-    /// No back-off bound grows beyond this.
-    pub cap: Duration,
-    /// A `Retry-After` longer than this is shortened to it, so a confused server cannot
-    /// park an agent for an hour.
-    pub retry_after_cap: Duration,
-    /// Deadline of one attempt, connecting to last byte; a timed-out attempt is retried.
-    pub attempt_timeout: Duration,
-}
+pub use crate::retry::RetryPolicy;
 
 impl RetryPolicy {
+    /// The standard waits with this backend's attempts and per-attempt timeout.
     pub fn from_settings(settings: &LlmSettings) -> Self {
-        RetryPolicy {
-            max_attempts: settings.max_retries.saturating_add(1),
-            base: Duration::from_millis(250),
-            factor: 2,
-            cap: Duration::from_secs(8),
-            retry_after_cap: Duration::from_secs(30),
-            attempt_timeout: Duration::from_secs(settings.timeout_s),
-        }
-    }
-
-    /// The largest wait before retry number `retry` (0 for the first retry).
-    pub fn ceiling(&self, retry: u32) -> Duration {
-        let grown = self.factor.checked_pow(retry).and_then(|m| self.base.checked_mul(m));
-        grown.map_or(self.cap, |d| d.min(self.cap))
-    }
-
-    /// The wait before retry number `retry`: `unit` (uniform in [0, 1]) of the ceiling,
-    /// but never less than the server's capped `Retry-After`.
-    pub fn delay(&self, retry: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
-        let unit = if unit.is_nan() { 0.0 } else { unit.clamp(0.0, 1.0) };
-        let jittered = self.ceiling(retry).mul_f64(unit);
-        match retry_after {
-            Some(asked) => jittered.max(asked.min(self.retry_after_cap)),
-            None => jittered,
-        }
+        RetryPolicy::new(settings.max_retries.saturating_add(1), Duration::from_secs(settings.timeout_s))
     }
 }
 
-/// A `Retry-After` header in delta-seconds form. The HTTP-date form and anything
-/// unparsable give `None`: the normal back-off applies then.
+/// A `Retry-After` header in delta-seconds form (see [`crate::retry::parse_retry_after`]).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     crate::retry::parse_retry_after(Some(value))
 }
@@ -110,7 +71,7 @@ where
         match attempt().await {
             Ok(value) => return Ok((value, n)),
             Err(Failure::Transient { retry_after, reason }) if n < max => {
-                let wait = policy.delay(n - 1, retry_after, rand::random::<f64>());
+                let wait = policy.jittered(n - 1, retry_after);
                 tracing::debug!(attempt = n, wait_ms = wait.as_millis() as u64, %reason, "model server busy, retrying");
                 actix_rt::time::sleep(wait).await;
                 n += 1;
@@ -207,32 +168,6 @@ mod tests {
 
     fn policy() -> RetryPolicy {
         RetryPolicy::from_settings(&LlmSettings::default())
-    }
-
-    #[test]
-    fn ceiling_doubles_from_250ms_and_stops_at_8s() {
-        let p = policy();
-        let ms: Vec<u128> = (0..8).map(|r| p.ceiling(r).as_millis()).collect();
-        assert_eq!(ms, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
-        assert_eq!(p.ceiling(u32::MAX), p.cap, "overflow must saturate at the cap");
-    }
-
-    #[test]
-    fn full_jitter_spans_zero_to_the_ceiling() {
-        let p = policy();
-        assert_eq!(p.delay(2, None, 0.0), Duration::ZERO);
-        assert_eq!(p.delay(2, None, 0.5), Duration::from_millis(500));
-        assert_eq!(p.delay(2, None, 1.0), Duration::from_secs(1));
-        assert_eq!(p.delay(2, None, 7.0), Duration::from_secs(1), "out-of-range jitter is clamped");
-        assert_eq!(p.delay(2, None, f64::NAN), Duration::ZERO);
-    }
-
-    #[test]
-    fn retry_after_is_a_floor_and_is_capped() {
-        let p = policy();
-        assert_eq!(p.delay(0, Some(Duration::from_secs(3)), 0.1), Duration::from_secs(3));
-        assert_eq!(p.delay(0, Some(Duration::from_secs(3600)), 0.1), Duration::from_secs(30));
-        assert_eq!(p.delay(6, Some(Duration::from_secs(1)), 1.0), Duration::from_secs(8));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! not follow the contract is an error, never a guess.
 
 use super::{ExperimentRead, LaunchRequest, Launched, MetricInfo, ParamInfo, Platform, PlatformError};
-use crate::retry::{retry_after, Backoff};
+use crate::retry::{retry_after, RetryPolicy};
 use futures::future::{BoxFuture, FutureExt};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -57,7 +57,7 @@ struct Inner {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
-    backoff: Backoff,
+    policy: RetryPolicy,
 }
 
 /// A platform client; cheap to clone, every call is a `'static` future.
@@ -82,6 +82,12 @@ struct Call {
 
 impl HttpPlatform {
     pub fn new(settings: &HttpPlatformSettings) -> Result<HttpPlatform, String> {
+        let timeout = Duration::from_secs(settings.timeout_s.max(1));
+        HttpPlatform::with_policy(settings, RetryPolicy::new(settings.attempts, timeout))
+    }
+
+    /// A client with its own waits between attempts (tests make them tiny).
+    pub fn with_policy(settings: &HttpPlatformSettings, policy: RetryPolicy) -> Result<HttpPlatform, String> {
         let base = settings.url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!(
@@ -96,19 +102,10 @@ impl HttpPlatform {
             })?),
         };
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(settings.timeout_s.max(1)))
+            .timeout(policy.attempt_timeout)
             .build()
             .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-        let backoff = Backoff { attempts: settings.attempts.max(1), ..Backoff::default() };
-        Ok(HttpPlatform { inner: Arc::new(Inner { base, http, token, backoff }) })
-    }
-
-    /// Shorter waits between attempts (tests).
-    pub fn with_backoff(mut self, backoff: Backoff) -> HttpPlatform {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.backoff = backoff;
-        }
-        self
+        Ok(HttpPlatform { inner: Arc::new(Inner { base, http, token, policy }) })
     }
 
     fn call<T: DeserializeOwned + Send + 'static>(&self, call: Call) -> BoxFuture<'static, Result<T, PlatformError>> {
@@ -126,12 +123,13 @@ enum Attempt<T> {
 impl Inner {
     async fn send<T: DeserializeOwned>(&self, call: &Call) -> Result<T, PlatformError> {
         let mut last = String::new();
-        for attempt in 1..=self.backoff.attempts {
+        let attempts = self.policy.max_attempts.max(1);
+        for attempt in 1..=attempts {
             match self.attempt(call).await {
                 Attempt::Done(result) => return result,
                 Attempt::Retry { why, after } => {
-                    if attempt < self.backoff.attempts {
-                        let wait = self.backoff.delay(attempt, after);
+                    if attempt < attempts {
+                        let wait = self.policy.jittered(attempt - 1, after);
                         warn!(path = %call.path, attempt, %why, wait_ms = wait.as_millis() as u64, "platform unavailable; retrying");
                         actix_rt::time::sleep(wait).await;
                     }
@@ -139,10 +137,7 @@ impl Inner {
                 }
             }
         }
-        Err(PlatformError::Unavailable(format!(
-            "{} {}: {last} (after {} attempts)",
-            call.method, call.path, self.backoff.attempts
-        )))
+        Err(PlatformError::Unavailable(format!("{} {}: {last} (after {} attempts)", call.method, call.path, attempts)))
     }
 
     async fn attempt<T: DeserializeOwned>(&self, call: &Call) -> Attempt<T> {

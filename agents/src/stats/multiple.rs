@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn holm_reject_agrees_with_the_step_down_rule() {
-        // The same cases as readout::holm's test: thresholds 0.0167, 0.025, 0.05.
+        // alpha 0.05, m = 3: thresholds 0.0167, 0.025, 0.05 in p order.
         assert_eq!(holm_reject(&[0.01, 0.04, 0.02], 0.05), vec![true, true, true]);
         assert_eq!(holm_reject(&[0.01, 0.04, 0.03], 0.05), vec![true, false, false]);
         assert_eq!(holm_reject(&[0.02, 0.001], 0.05), vec![true, true]);
