@@ -37,8 +37,12 @@ llm-start: llm-install
 llm-stop:
 	scripts/local-llm.sh stop
 
-## Benchmarks: built-in strategy vs random search, and simulator throughput.
+## Benchmarks: tuning quality at equal budget (the built-in optimiser cold and warm-started,
+## random search, and Optuna TPE/GP and nevergrad NGOpt driving `rectune platform serve`
+## over HTTP; those are installed into .venv-bench/ first), and simulator throughput.
+## BENCH_SEEDS=N (default 5); see docs/BENCHMARKS.md.
 bench:
+	scripts/bench-venv.sh
 	$(CARGO) bench --bench tuning --bench sim_throughput
 
 build:

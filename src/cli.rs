@@ -36,6 +36,65 @@ pub enum Command {
         #[command(subcommand)]
         action: PlatformAction,
     },
+    /// Show a running `rectune run`: every agent's state, the round, the incumbent and
+    /// the experiments waiting for approval.
+    Status(StatusArgs),
+    /// Approve an experiment waiting for approval (`agents.online.approval = "manual"`).
+    Approve(ApproveArgs),
+    /// Reject an experiment waiting for approval: it is not launched and its round ends.
+    Reject(RejectArgs),
+}
+
+/// How to reach a running `rectune run`'s status endpoint.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// The endpoint's address, e.g. 127.0.0.1:7878 (default: the address file next to
+    /// the database, else status.addr from the configuration).
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// The run's database, whose address file names the endpoint (default: run.db).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// Print the endpoint's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the Prometheus metrics instead.
+    #[arg(long, conflicts_with = "json")]
+    pub metrics: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The approval id, as `rectune status` lists it (e.g. rank-fusion-r3).
+    pub id: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// Who decides (default: $USER), journaled with the decision.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Why (optional for an approval), journaled with the decision.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The approval id, as `rectune status` lists it (e.g. rank-fusion-r3).
+    pub id: String,
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// Who decides (default: $USER), journaled with the decision.
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Why the experiment must not run, journaled with the decision.
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +172,17 @@ pub struct ServeArgs {
     /// Launch the first N experiments but answer 503, as if the acknowledgement were lost.
     #[arg(long, default_value_t = 0)]
     pub lose_acks: u64,
+    /// Launch the first N experiments but answer with a body that is not the contract's.
+    #[arg(long, default_value_t = 0)]
+    pub garbage_launches: u64,
+    /// Answer the first N experiment reads with a body that is not the contract's.
+    #[arg(long, default_value_t = 0)]
+    pub garbage_reads: u64,
+    /// Answer the first N launches --slow-ms late (after launching), past a client's timeout.
+    #[arg(long, default_value_t = 0)]
+    pub slow_launches: u64,
+    #[arg(long, default_value_t = 2000)]
+    pub slow_ms: u64,
     /// JSON-lines log file of the server (default: none).
     #[arg(long)]
     pub log_file: Option<PathBuf>,

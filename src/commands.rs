@@ -1,6 +1,8 @@
 //! What each subcommand does; `main` only parses and reports.
 
-use crate::cli::{AnalyzeArgs, Cli, Command, LogsArgs, PlatformAction, RunArgs, ServeArgs, SkillsAction};
+use crate::cli::{
+    AnalyzeArgs, Cli, Command, EndpointArgs, LogsArgs, PlatformAction, RunArgs, ServeArgs, SkillsAction, StatusArgs,
+};
 use crate::runtime::{self, RunError};
 use crate::settings::{Overrides, Settings, SettingsError};
 use crate::summary;
@@ -31,6 +33,8 @@ pub enum CommandError {
     Analyze(String),
     #[error(transparent)]
     Logs(#[from] crate::logs::LogsError),
+    #[error("{0}")]
+    Status(String),
 }
 
 /// Prints a line for the person at the terminal. A closed stdout (`rectune run | head`)
@@ -61,7 +65,87 @@ pub fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Platform { action: PlatformAction::Serve(args) } => serve(args),
         Command::Analyze(args) => analyze(args),
         Command::Logs(args) => logs(args),
+        Command::Status(args) => status(args),
+        Command::Approve(a) => decide(&a.id, &a.endpoint, true, a.by, a.reason),
+        Command::Reject(a) => decide(&a.id, &a.endpoint, false, a.by, Some(a.reason)),
     }
+}
+
+/// Finds a running run's status endpoint: `--addr`, else the address file next to the
+/// database (`--db` or run.db), else status.addr; with the token status.token_env names.
+fn endpoint(args: &EndpointArgs) -> Result<crate::status::client::Target, CommandError> {
+    use crate::status::{address_file, client::Target, AddressRecord};
+    let settings = Settings::load(&Overrides { db: args.db.clone(), ..Default::default() })?;
+    let token = crate::status::token(&settings.status).map_err(|e| CommandError::Status(e.to_string()))?;
+    if let Some(addr) = &args.addr {
+        return Ok(Target { addr: addr.clone(), found_from: "--addr".into(), token });
+    }
+    let file = address_file(&settings.run.db);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            let record: AddressRecord = serde_json::from_str(&text).map_err(|e| {
+                CommandError::Status(format!("{}: not a status address file ({e}); pass --addr", file.display()))
+            })?;
+            Ok(Target { addr: record.addr, found_from: file.display().to_string(), token })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.db.is_some() => Err(CommandError::Status(format!(
+            "no run is serving its status for {}: {} does not exist (the run writes it while it goes); pass --addr",
+            settings.run.db.display(),
+            file.display()
+        ))),
+        Err(_) => Ok(Target { addr: settings.status.addr.clone(), found_from: "status.addr".into(), token }),
+    }
+}
+
+fn status(args: StatusArgs) -> Result<(), CommandError> {
+    let target = endpoint(&args.endpoint)?;
+    actix_rt::System::new().block_on(async move {
+        let fail = |e: crate::status::client::ClientError| CommandError::Status(e.to_string());
+        if args.metrics {
+            say(target.get_text("/metrics").await.map_err(fail)?.trim_end());
+        } else if args.json {
+            let v = target.get_json("/status").await.map_err(fail)?;
+            say(serde_json::to_string_pretty(&v).map_err(|e| CommandError::Status(e.to_string()))?);
+        } else {
+            let v = target.get_json("/status").await.map_err(fail)?;
+            say(format!("{} (at {})", crate::status::client::render(&v), target.addr));
+        }
+        Ok(())
+    })
+}
+
+fn decide(
+    id: &str,
+    endpoint_args: &EndpointArgs,
+    approve: bool,
+    by: Option<String>,
+    reason: Option<String>,
+) -> Result<(), CommandError> {
+    let by = by
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|b| !b.trim().is_empty())
+        .ok_or_else(|| CommandError::Status("who decides is unknown: pass --by NAME ($USER is not set)".into()))?;
+    let target = endpoint(endpoint_args)?;
+    let verb = if approve { "approve" } else { "reject" };
+    let path = format!("/approvals/{}/{verb}", encode_segment(id));
+    let body = serde_json::json!({"by": by, "reason": reason});
+    let d = actix_rt::System::new()
+        .block_on(target.post_json(&path, &body))
+        .map_err(|e| CommandError::Status(e.to_string()))?;
+    let what = if approve { "approved; it launches now" } else { "rejected; it will not be launched" };
+    say(format!("{id} {what} (by {by}{})", d["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default()));
+    Ok(())
+}
+
+/// Percent-encodes everything but unreserved characters, for one URL path segment.
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn run(args: RunArgs) -> Result<(), CommandError> {
@@ -167,7 +251,9 @@ fn serve(args: ServeArgs) -> Result<(), CommandError> {
         ..Default::default()
     };
     let platform = std::sync::Arc::new(crate::platform::sim::SimPlatform::new(scenario, options));
-    let state = ServerState { platform, token, log, faults: Faults::new(args.unavailable, args.lose_acks) };
+    let state = ServerState { platform, token, log, faults: Faults::new(args.unavailable, args.lose_acks)
+        .with_garbage(args.garbage_launches, args.garbage_reads)
+        .with_slow_launches(args.slow_launches, std::time::Duration::from_millis(args.slow_ms)) };
     actix_rt::System::new().block_on(async move {
         let (server, addr) = serve::bind(state, &args.addr).map_err(|e| fail(&format!("--addr {}", args.addr), &e))?;
         say(format!("rectune platform: scenario `{}` ({}) at http://{addr}", args.scenario, args.model_version));

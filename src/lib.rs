@@ -7,5 +7,6 @@ pub mod logs;
 pub mod platform;
 pub mod runtime;
 pub mod settings;
+pub mod status;
 pub mod summary;
 pub mod telemetry;

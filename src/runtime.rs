@@ -2,10 +2,12 @@
 //! agent under an actix `Supervisor`, and hands the coordinator their recipients.
 
 use crate::settings::{PlatformKind, Settings};
+use crate::status::StatusServer;
 use crate::summary::{self, RunSummary};
 use actix::Supervisor;
 use agents::actor::ActorAgent;
 use agents::agent::{AgentHandle, Chaos};
+use agents::board::Board;
 use agents::coordinator::{history, Coordinator, CoordinatorError, Peers, RoundReport, RunPlan};
 use agents::critic::CriticAgent;
 use agents::insight::InsightAgent;
@@ -18,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 
 pub const AGENT_NAMES: [&str; 5] = ["actor", "critic", "online", "insight", "skill"];
 
@@ -107,14 +109,56 @@ async fn run_identity(journal: &Journal, settings: &Settings) -> Result<String, 
     Ok(id)
 }
 
-fn handles(settings: &Settings) -> BTreeMap<&'static str, AgentHandle> {
-    AGENT_NAMES
+/// The five agents, and the optional ones the configuration switches on.
+fn agent_names(settings: &Settings) -> Vec<&'static str> {
+    AGENT_NAMES.iter().copied().chain(settings.agents.cost.enabled.then_some("cost")).collect()
+}
+
+fn handles(settings: &Settings, board: &Board) -> BTreeMap<&'static str, AgentHandle> {
+    agent_names(settings)
         .iter()
         .map(|name| {
             let round = (settings.chaos.agent.as_deref() == Some(*name)).then_some(settings.chaos.round).flatten();
-            (*name, AgentHandle { stats: Default::default(), chaos: Chaos::at_round(round) })
+            let chaos = Chaos::repeated(round, settings.chaos.times.unwrap_or(1));
+            (*name, AgentHandle { stats: board.agent(name), chaos, board: board.clone() })
         })
         .collect()
+}
+
+/// Turns SIGINT/SIGTERM into a graceful stop: the board records the signal and the
+/// coordinator finishes (or parks) the current step, then the run returns normally.
+#[cfg(unix)]
+fn watch_signals(board: Board) -> Option<actix_rt::task::JoinHandle<()>> {
+    use actix_rt::signal::unix::{signal, SignalKind};
+    use futures::future::{select, Either};
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(error = %e, "cannot watch SIGINT/SIGTERM: a signal ends the run abruptly (the journal still resumes it)");
+            return None;
+        }
+    };
+    Some(actix_rt::spawn(async move {
+        loop {
+            let name = match select(Box::pin(term.recv()), Box::pin(int.recv())).await {
+                Either::Left((Some(()), _)) => "SIGTERM",
+                Either::Right((Some(()), _)) => "SIGINT",
+                _ => return,
+            };
+            warn!(signal = name, "signal received: stopping after the current step (a second signal parks it at once)");
+            board.request_shutdown(name);
+        }
+    }))
+}
+
+#[cfg(not(unix))]
+fn watch_signals(board: Board) -> Option<actix_rt::task::JoinHandle<()>> {
+    Some(actix_rt::spawn(async move {
+        while actix_rt::signal::ctrl_c().await.is_ok() {
+            warn!(signal = "ctrl-c", "signal received: stopping after the current step");
+            board.request_shutdown("ctrl-c");
+        }
+    }))
 }
 
 /// Starts the five agents and the Skillhub, each under its own supervisor.
@@ -139,6 +183,12 @@ fn start_agents(
     let (ls, hs, hub_a, hub_g) =
         (a.skill.clone(), h["skill"].clone(), hub.clone().recipient(), hub.clone().recipient());
     let skill = Supervisor::start(move |_| SkillAgent::new(hub_a.clone(), hub_g.clone(), ls.clone(), hs.clone()));
+    let mut vetoes = Vec::new();
+    if a.cost.enabled {
+        let (cm, hm) = (a.cost.clone(), h.get("cost").cloned().unwrap_or_default());
+        let cost = Supervisor::start(move |_| agents::cost::CostAgent::new(cm.clone(), hm.clone()));
+        vetoes.push(agents::veto::Reviewer { name: "cost", to: cost.recipient() });
+    }
     Peers {
         actor: actor.recipient(),
         critic: critic.recipient(),
@@ -146,11 +196,26 @@ fn start_agents(
         insight: insight.recipient(),
         skill: skill.recipient(),
         skills: hub.recipient(),
+        vetoes,
     }
 }
 
 /// Runs the configured task to the end of its budget (or convergence) and summarises it.
-pub async fn run(settings: &Settings, mut on_round: impl FnMut(&RoundReport)) -> Result<RunSummary, RunError> {
+pub async fn run(settings: &Settings, on_round: impl FnMut(&RoundReport)) -> Result<RunSummary, RunError> {
+    let board = Board::new(&agent_names(settings));
+    let signals = watch_signals(board.clone());
+    let result = run_on(settings, board, on_round).await;
+    if let Some(s) = signals {
+        s.abort();
+    }
+    result
+}
+
+async fn run_on(
+    settings: &Settings,
+    board: Board,
+    mut on_round: impl FnMut(&RoundReport),
+) -> Result<RunSummary, RunError> {
     let db = open_db(&settings.run.db)?;
     let journal = Journal::open(&db)?;
     let store = SkillStore::open(&db)?;
@@ -164,7 +229,10 @@ pub async fn run(settings: &Settings, mut on_round: impl FnMut(&RoundReport)) ->
     prepare_skills(&store, &task).await?;
     let run_id = run_identity(&journal, settings).await?;
     info!(run_id = %run_id, task = %task.id, "run starting");
-    let h = handles(settings);
+    board.set_run(&run_id, &task);
+    let status = StatusServer::start(&settings.status, board.clone(), journal.clone(), &settings.run.db)
+        .map_err(|e| RunError::Task(e.to_string()))?;
+    let h = handles(settings, &board);
     let peers = start_agents(settings, task.clone(), &journal, store, platform.clone(), &h);
     let plan = RunPlan {
         run_id,
@@ -174,7 +242,23 @@ pub async fn run(settings: &Settings, mut on_round: impl FnMut(&RoundReport)) ->
         proposal_factor: settings.run.proposal_factor,
         max_risk: settings.agents.critic.guardrail_risk_threshold,
     };
-    let outcome = Coordinator::new(plan, peers, journal.clone()).run(&mut on_round).await?;
+    let outcome = Coordinator::new(plan, peers, journal.clone())
+        .with_board(board.clone())
+        .with_supervision(settings.supervision)
+        .run(&mut on_round)
+        .await;
+    if let Some(s) = status {
+        s.stop().await;
+    }
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // Every step was journaled (flushed) as it finished; flush once more so the
+            // saved state is complete before the error is reported.
+            let _ = skillhub::durable::flush(&db).await;
+            return Err(e.into());
+        }
+    };
     let rounds = history(&journal, &task.id)?;
     let restarts = h.iter().map(|(n, h)| (n.to_string(), h.stats.restarts())).collect();
     let oracle = platform.oracle();

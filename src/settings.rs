@@ -24,6 +24,12 @@ pub struct Settings {
     pub agents: AgentSettings,
     #[serde(default)]
     pub chaos: ChaosSettings,
+    /// The live-state endpoint (`/status`, `/metrics`, approvals) while a run goes.
+    #[serde(default)]
+    pub status: crate::status::StatusSettings,
+    /// Restart limits, backoff and the graceful-stop grace period.
+    #[serde(default)]
+    pub supervision: agents::board::SupervisionSettings,
     pub task: TaskSpec,
 }
 
@@ -71,6 +77,9 @@ pub struct AgentSettings {
     pub online: OnlineSettings,
     pub insight: InsightSettings,
     pub skill: LearningSettings,
+    /// The optional Cost agent (an extra reviewer between the Critic and the Online agent).
+    #[serde(default)]
+    pub cost: agents::cost::CostSettings,
 }
 
 /// Crash `agent` once while it handles `round`'s message (supervision rehearsal).
@@ -79,6 +88,9 @@ pub struct AgentSettings {
 pub struct ChaosSettings {
     pub agent: Option<String>,
     pub round: Option<u32>,
+    /// Crash that many times at that round (default once), to rehearse an agent that
+    /// keeps failing.
+    pub times: Option<u32>,
 }
 
 /// Values given on the command line; they override every other layer.
@@ -196,6 +208,10 @@ impl Settings {
                 return Err(SettingsError::Field { field, value, fix });
             }
         }
+        if self.agents.cost.enabled {
+            self.agents.cost.validate(&self.task).map_err(SettingsError::Invalid)?;
+        }
+        crate::status::check(&self.status).map_err(|e| SettingsError::Invalid(e.to_string()))?;
         let risk = self.agents.critic.guardrail_risk_threshold;
         if !(0.0..=1.0).contains(&risk) {
             return Err(SettingsError::Field {

@@ -1,7 +1,9 @@
 //! The Actor agent: proposes candidate configurations, each with a hypothesis.
 
 use crate::agent::{AgentError, AgentHandle};
-use crate::protocol::{Candidate, Insight, Proposal, RoundRef};
+use crate::protocol::{Candidate, Insight, Origin, Proposal, RoundRef};
+use crate::reasoning::actor::{schema_context, validate, vars, ActorAnswer};
+use crate::reasoning::{ask_validated, Outcome, Reasoner};
 use crate::strategy::{random, search};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,25 @@ pub enum ActorReasoning {
     Builtin,
     /// Uniform random search, the baseline of the benchmarks.
     Random,
+    /// A language model proposes; the built-in optimiser steps in when its answer is invalid.
+    Llm,
+    /// The optimiser and the model both propose, interleaved; the Critic picks.
+    Hybrid,
+}
+
+impl ActorReasoning {
+    pub fn uses_llm(self) -> bool {
+        matches!(self, ActorReasoning::Llm | ActorReasoning::Hybrid)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorReasoning::Builtin => "builtin",
+            ActorReasoning::Random => "random",
+            ActorReasoning::Llm => "llm",
+            ActorReasoning::Hybrid => "hybrid",
+        }
+    }
 }
 
 /// Coordinator → Actor: propose `n` candidates for a round.
@@ -39,11 +60,18 @@ pub struct Propose {
 pub struct ActorAgent {
     reasoning: ActorReasoning,
     handle: AgentHandle,
+    /// The model, for the `llm` and `hybrid` modes; without one they think built-in.
+    reasoner: Option<Reasoner>,
 }
 
 impl ActorAgent {
     pub fn new(reasoning: ActorReasoning, handle: AgentHandle) -> Self {
-        Self { reasoning, handle }
+        Self { reasoning, handle, reasoner: None }
+    }
+
+    pub fn with_reasoner(mut self, reasoner: Option<Reasoner>) -> Self {
+        self.reasoner = reasoner;
+        self
     }
 }
 
@@ -85,6 +113,63 @@ fn propose(reasoning: ActorReasoning, msg: &Propose) -> Vec<search::Suggestion> 
     })
 }
 
+/// The built-in (or random) proposals. The optimiser is CPU work: keep it off the arbiter
+/// thread.
+async fn builtin(reasoning: ActorReasoning, msg: Propose) -> Result<Vec<search::Suggestion>, AgentError> {
+    actix_rt::task::spawn_blocking(move || propose(reasoning, &msg))
+        .await
+        .map_err(|e| AgentError::Invalid(format!("proposal worker failed: {e}")))
+}
+
+/// What the mode asks for: the model's candidates (the optimiser's when the answer stays
+/// invalid), both interleaved in hybrid mode, or the built-in ones.
+async fn suggest(
+    reasoning: ActorReasoning,
+    reasoner: Option<Reasoner>,
+    msg: Propose,
+) -> Result<Vec<search::Suggestion>, AgentError> {
+    let Some(r) = reasoner.filter(|_| reasoning.uses_llm()) else { return builtin(reasoning, msg).await };
+    if reasoning == ActorReasoning::Hybrid {
+        let ours = builtin(reasoning, msg.clone()).await?;
+        let theirs = ask_model(&r, &msg).await.unwrap_or_default();
+        info!(optimizer = ours.len(), model = theirs.len(), reason = "hybrid: both propose, the Critic picks", "proposals merged");
+        return Ok(interleave(ours, theirs));
+    }
+    match ask_model(&r, &msg).await {
+        Some(theirs) => Ok(theirs),
+        None => builtin(reasoning, msg).await,
+    }
+}
+
+/// The model's validated candidates, or `None` when its answer stayed invalid (the reason
+/// is logged and counted by `ask_validated`).
+async fn ask_model(r: &Reasoner, msg: &Propose) -> Option<Vec<search::Suggestion>> {
+    let request = r.request::<ActorAnswer>(&vars(msg), &schema_context(&msg.task, msg.n));
+    let (task, n) = (msg.task.clone(), msg.n);
+    match ask_validated(r, request, move |a: &ActorAnswer| validate(&task, n, a)).await {
+        Outcome::Valid(answer) => Some(
+            answer
+                .candidates
+                .into_iter()
+                .map(|c| search::Suggestion { config: c.config, origin: Origin::Llm, hypothesis: c.hypothesis })
+                .collect(),
+        ),
+        Outcome::Fallback(_) => None,
+    }
+}
+
+/// a1, m1, a2, m2, ...: the Critic fills its batch in order, so both sources get seats.
+fn interleave(a: Vec<search::Suggestion>, b: Vec<search::Suggestion>) -> Vec<search::Suggestion> {
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    let mut out = Vec::new();
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return out,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+}
+
 impl Handler<Propose> for ActorAgent {
     type Result = ResponseActFuture<Self, Result<Proposal, AgentError>>;
 
@@ -93,14 +178,10 @@ impl Handler<Propose> for ActorAgent {
         if let Some(e) = self.handle.crash(msg.round.round, "actor", "Propose", &span, ctx) {
             return Box::pin(fut::ready(Err(e)));
         }
-        let reasoning = self.reasoning;
+        let (reasoning, reasoner) = (self.reasoning, self.reasoner.clone());
         let work = async move {
             let round = msg.round.clone();
-            let msg2 = msg.clone();
-            // The optimiser is CPU work: keep it off the arbiter thread.
-            let suggestions = actix_rt::task::spawn_blocking(move || propose(reasoning, &msg2))
-                .await
-                .map_err(|e| AgentError::Invalid(format!("proposal worker failed: {e}")))?;
+            let suggestions = suggest(reasoning, reasoner, msg).await?;
             let candidates: Vec<Candidate> = suggestions
                 .into_iter()
                 .enumerate()

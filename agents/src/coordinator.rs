@@ -4,6 +4,7 @@
 
 use crate::actor::Propose;
 use crate::agent::AgentError;
+use crate::board::{Board, SupervisionSettings};
 use crate::critic::Review;
 use crate::insight::Analyse;
 use crate::journal::{Journal, JournalError, Step};
@@ -25,6 +26,9 @@ pub struct Peers {
     pub insight: Recipient<Analyse>,
     pub skill: Recipient<Learn>,
     pub skills: Recipient<GetSkill>,
+    /// Extra reviewers between the Critic and the Online agent (e.g. the Cost agent),
+    /// asked in order; each may veto candidates the Critic accepted.
+    pub vetoes: Vec<crate::veto::Reviewer>,
 }
 
 pub struct RunPlan {
@@ -67,64 +71,179 @@ pub enum CoordinatorError {
     Agent { round: u32, agent: &'static str, error: AgentError },
     #[error("round {round}: {agent} did not answer: {error}")]
     Unreachable { round: u32, agent: &'static str, error: String },
+    #[error(
+        "round {round}: the {agent} agent keeps failing: {restarts} restarts within {window_s}s (limit {limit}); \
+         last error: {last_error}. The run stopped with its state saved: fix the cause, then `rectune run` with \
+         the same --db resumes at round {round}"
+    )]
+    AgentFailing { round: u32, agent: &'static str, restarts: usize, window_s: u64, limit: u32, last_error: String },
+    /// A signal stopped the run while `agent` worked on `round`; the step is parked.
+    #[error("round {round}: interrupted by {reason} while {agent} worked; the step is parked for the next run")]
+    Interrupted { round: u32, agent: &'static str, reason: String },
 }
 
 const ATTEMPTS: u32 = 5;
 
+/// What every request of the coordinator shares: the board it reports to, the limits
+/// of supervision and the step timeout.
+struct Link<'a> {
+    board: &'a Board,
+    limits: &'a SupervisionSettings,
+    timeout: Duration,
+}
+
+/// How waiting for one answer ended without it.
+enum Waited {
+    Mailbox(MailboxError),
+    Timeout,
+    Parked(String),
+}
+
+/// The message type's own name, e.g. `RunExperiment`, for the board.
+fn message_name<M>() -> &'static str {
+    let full = std::any::type_name::<M>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// Waits for `answer`, up to the step timeout; time while an experiment waits for a
+/// person's approval does not count. A first signal gives the step the grace period to
+/// finish, a second (or a step that waits for a person) parks it at once.
+async fn wait_answer<T>(
+    link: &Link<'_>,
+    answer: impl std::future::Future<Output = Result<T, MailboxError>>,
+    signals: &mut tokio::sync::watch::Receiver<u32>,
+) -> Result<T, Waited> {
+    use actix::clock::{sleep_until, Instant};
+    tokio::pin!(answer);
+    let mut deadline = Instant::now() + link.timeout;
+    let mut grace: Option<Instant> = None;
+    let mut closed = false;
+    loop {
+        let until = grace.map_or(deadline, |g| g.min(deadline));
+        tokio::select! {
+            r = &mut answer => return r.map_err(Waited::Mailbox),
+            _ = sleep_until(until) => {
+                if grace.is_some_and(|g| Instant::now() >= g) {
+                    return Err(Waited::Parked(link.board.shutdown_requested().unwrap_or_default()));
+                }
+                if link.board.awaiting_approval() {
+                    deadline = Instant::now() + link.timeout;
+                    continue;
+                }
+                return Err(Waited::Timeout);
+            }
+            changed = signals.changed(), if !closed => {
+                closed = changed.is_err();
+                let reason = link.board.shutdown_requested().unwrap_or_default();
+                if *signals.borrow() >= 2 || link.board.awaiting_approval() {
+                    return Err(Waited::Parked(reason));
+                }
+                let g = *grace.get_or_insert_with(|| Instant::now() + Duration::from_secs(link.limits.shutdown_grace_s));
+                info!(%reason, grace_s = link.limits.shutdown_grace_s, until = ?g, "stop requested; letting the current step finish");
+            }
+        }
+    }
+}
+
 /// Sends with a timeout and retries while the agent is being restarted by its supervisor.
+/// `failure` tells the board whether an answer is an error.
 async fn ask<M>(
+    link: &Link<'_>,
     to: &Recipient<M>,
     msg: M,
     round: u32,
     agent: &'static str,
-    timeout: Duration,
+    failure: impl Fn(&M::Result) -> Option<String>,
 ) -> Result<M::Result, CoordinatorError>
 where
     M: Message + Send + Clone + 'static,
     M::Result: Send,
 {
+    let slot = link.board.agent(agent);
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
-        match to.send(msg.clone()).timeout(timeout).await {
-            Ok(answer) => return Ok(answer),
-            Err(MailboxError::Timeout) => {
-                return Err(CoordinatorError::Unreachable {
-                    round,
-                    agent,
-                    error: format!("no answer within {timeout:?}"),
-                })
+        let mut signals = link.board.shutdown_signals();
+        if let Some(reason) = link.board.shutdown_requested() {
+            return Err(CoordinatorError::Interrupted { round, agent, reason });
+        }
+        slot.sent(message_name::<M>(), round);
+        match wait_answer(link, to.send(msg.clone()), &mut signals).await {
+            Ok(answer) => {
+                slot.answered(failure(&answer).as_deref());
+                return Ok(answer);
             }
-            Err(e) => {
+            Err(Waited::Timeout) => {
+                let error = format!("no answer within {:?}", link.timeout);
+                slot.answered(Some(&error));
+                return Err(CoordinatorError::Unreachable { round, agent, error });
+            }
+            Err(Waited::Parked(reason)) => {
+                slot.answered(None);
+                return Err(CoordinatorError::Interrupted { round, agent, reason });
+            }
+            Err(Waited::Mailbox(e)) => {
+                slot.undelivered();
+                slot.answered(Some(&e.to_string()));
                 last = e.to_string();
-                warn!(agent, attempt, error = %e, "agent unreachable (restarting?); retrying");
-                actix::clock::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                let wait = link.limits.backoff(attempt);
+                warn!(agent, attempt, error = %e, backoff_ms = wait.as_millis() as u64, "agent unreachable (restarting?); retrying");
+                link.board.count_retry();
+                actix::clock::sleep(wait).await;
             }
         }
     }
     Err(CoordinatorError::Unreachable { round, agent, error: last })
 }
 
-/// Like [`ask`] for messages answered with `Result<T, AgentError>`: transient agent
-/// errors (a crash being restarted) are retried, others end the round.
+/// Like [`ask`] for messages answered with `Result<T, AgentError>`. A crashed agent is
+/// retried after its supervisor restarted it, with exponential backoff, until it has
+/// restarted more than `max_restarts` times within the window: then the run stops with
+/// [`CoordinatorError::AgentFailing`]. Other transient errors are retried a few times;
+/// the rest end the round.
 async fn call<M, T>(
+    link: &Link<'_>,
     to: &Recipient<M>,
     msg: M,
     round: u32,
     agent: &'static str,
-    timeout: Duration,
 ) -> Result<T, CoordinatorError>
 where
     M: Message<Result = Result<T, AgentError>> + Send + Clone + 'static,
     T: Send + 'static,
 {
-    let mut attempt = 0;
+    let slot = link.board.agent(agent);
+    let (mut crashes, mut transient) = (0, 0);
     loop {
-        attempt += 1;
-        match ask(to, msg.clone(), round, agent, timeout).await? {
+        let failure = |r: &Result<T, AgentError>| r.as_ref().err().map(ToString::to_string);
+        match ask(link, to, msg.clone(), round, agent, failure).await? {
             Ok(v) => return Ok(v),
-            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                warn!(agent, attempt, error = %e, "transient agent failure; retrying after restart");
-                actix::clock::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            Err(e @ AgentError::Crashed { .. }) => {
+                crashes += 1;
+                let wait = link.limits.backoff(crashes);
+                link.board.count_retry();
+                // By the end of the backoff the supervisor has restarted the agent.
+                actix::clock::sleep(wait).await;
+                let restarts = slot.restarts_within(link.limits.window());
+                if restarts > link.limits.max_restarts as usize {
+                    let last_error = slot.last_error().unwrap_or_else(|| e.to_string());
+                    tracing::error!(agent, restarts, limit = link.limits.max_restarts, window_s = link.limits.window_s, error = %last_error, "agent keeps failing; stopping the run");
+                    return Err(CoordinatorError::AgentFailing {
+                        round,
+                        agent,
+                        restarts,
+                        window_s: link.limits.window_s,
+                        limit: link.limits.max_restarts,
+                        last_error,
+                    });
+                }
+                warn!(agent, restarts, backoff_ms = wait.as_millis() as u64, error = %e, "agent crashed and was restarted; retrying the step");
+            }
+            Err(e) if e.is_transient() && transient + 1 < ATTEMPTS => {
+                transient += 1;
+                let wait = link.limits.backoff(transient);
+                warn!(agent, attempt = transient, error = %e, "transient agent failure; retrying");
+                link.board.count_retry();
+                actix::clock::sleep(wait).await;
             }
             Err(error) => return Err(CoordinatorError::Agent { round, agent, error }),
         }
@@ -145,11 +264,32 @@ pub struct Coordinator {
     plan: RunPlan,
     peers: Peers,
     journal: Journal,
+    board: Board,
+    limits: SupervisionSettings,
 }
 
 impl Coordinator {
     pub fn new(plan: RunPlan, peers: Peers, journal: Journal) -> Self {
-        Self { plan, peers, journal }
+        Self { plan, peers, journal, board: Board::default(), limits: SupervisionSettings::default() }
+    }
+
+    /// Reports the run's live state to `board` (the one the agents' handles share).
+    pub fn with_board(mut self, board: Board) -> Self {
+        self.board = board;
+        self
+    }
+
+    pub fn with_supervision(mut self, limits: SupervisionSettings) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    fn link(&self) -> Link<'_> {
+        Link { board: &self.board, limits: &self.limits, timeout: self.plan.step_timeout }
+    }
+
+    fn step(&self, step: &str) {
+        self.board.set_step(Some(step));
     }
 
     fn task_id(&self) -> &str {
@@ -163,9 +303,23 @@ impl Coordinator {
 
     /// Runs rounds until the budget is spent or Insight reports convergence, calling
     /// `on_round` after each.
-    pub async fn run(self, mut on_round: impl FnMut(&RoundReport)) -> Result<RunOutcome, CoordinatorError> {
+    pub async fn run(self, on_round: impl FnMut(&RoundReport)) -> Result<RunOutcome, CoordinatorError> {
+        self.board.set_run(&self.plan.run_id, &self.plan.task);
+        let outcome = self.rounds(on_round).await;
+        match &outcome {
+            Ok(o) if self.board.shutdown_requested().is_some() => self.board.finish("interrupted", &o.stop_reason),
+            Ok(o) => self.board.finish("finished", &o.stop_reason),
+            Err(e) => self.board.finish("failed", &e.to_string()),
+        }
+        outcome
+    }
+
+    async fn rounds(&self, mut on_round: impl FnMut(&RoundReport)) -> Result<RunOutcome, CoordinatorError> {
         let first = self.journal.next_round(self.task_id())?;
         let mut insight = self.last_insight()?;
+        if let Some(i) = &insight {
+            self.board.set_incumbent(i);
+        }
         let mut rounds = Vec::new();
         if first > 1 {
             info!(task = %self.task_id(), next_round = first, "resuming a journaled run");
@@ -178,9 +332,27 @@ impl Coordinator {
                 info!(reason = %stop_reason, "stopping early");
                 break;
             }
+            if let Some(signal) = self.board.shutdown_requested() {
+                stop_reason = format!(
+                    "interrupted by {signal} before round {round}; `rectune run` with the same database resumes there"
+                );
+                info!(reason = %stop_reason, "stopping");
+                break;
+            }
+            self.board.set_round(round);
             let span = info_span!("round", task = %self.task_id(), round);
-            let report = self.round(round, insight.clone()).instrument(span).await?;
-            if report.insight.is_some() {
+            let report = match self.round(round, insight.clone()).instrument(span).await {
+                Err(CoordinatorError::Interrupted { round, agent, reason }) => {
+                    stop_reason = format!(
+                        "interrupted by {reason} during round {round} ({agent} step parked); `rectune run` with the same database resumes there"
+                    );
+                    info!(reason = %stop_reason, "stopping");
+                    break;
+                }
+                other => other?,
+            };
+            if let Some(i) = &report.insight {
+                self.board.set_incumbent(i);
                 insight = report.insight.clone();
             }
             on_round(&report);
@@ -191,7 +363,8 @@ impl Coordinator {
 
     async fn skill(&self, round: u32) -> Result<Option<Arc<Skill>>, CoordinatorError> {
         let get = GetSkill { task_id: self.task_id().to_string() };
-        match ask(&self.peers.skills, get, round, "skillhub", self.plan.step_timeout).await? {
+        let failure = |r: &Result<Option<Skill>, skillhub::SkillError>| r.as_ref().err().map(ToString::to_string);
+        match ask(&self.link(), &self.peers.skills, get, round, "skillhub", failure).await? {
             Ok(s) => Ok(s.map(Arc::new)),
             Err(e) => {
                 warn!(error = %e, "skill unavailable; proposing without it");
@@ -216,7 +389,7 @@ impl Coordinator {
             seed: derive_seed(self.plan.seed, 1, round),
             max_risk: self.plan.max_risk,
         };
-        let p: Proposal = call(&self.peers.actor, msg, round, "actor", self.plan.step_timeout).await?;
+        let p: Proposal = call(&self.link(), &self.peers.actor, msg, round, "actor").await?;
         self.journal.put(task, round, Step::Proposal, &p).await?;
         Ok(p)
     }
@@ -232,9 +405,26 @@ impl Coordinator {
             insight: insight.clone(),
             control: incumbent_config(&self.plan.task, insight),
         };
-        let v: Verdict = call(&self.peers.critic, msg, round, "critic", self.plan.step_timeout).await?;
+        let mut v: Verdict = call(&self.link(), &self.peers.critic, msg, round, "critic").await?;
+        self.vet(&mut v).await?;
+        self.board.count_verdict(&v);
         self.journal.put(&task, round, Step::Verdict, &v).await?;
         Ok(v)
+    }
+
+    /// Asks each extra reviewer about the candidates still accepted and rejects what it
+    /// vetoes; the verdict is journaled after all of them, so a resumed round asks none.
+    async fn vet(&self, v: &mut Verdict) -> Result<(), CoordinatorError> {
+        for reviewer in &self.peers.vetoes {
+            let accepted: Vec<_> = v.accepted().cloned().collect();
+            if accepted.is_empty() {
+                break;
+            }
+            let msg = crate::veto::Vet { task: self.plan.task.clone(), round: v.round.clone(), accepted };
+            let vetoes = call(&self.link(), &reviewer.to, msg, v.round.round, reviewer.name).await?;
+            crate::veto::apply_vetoes(v, reviewer.name, &vetoes);
+        }
+        Ok(())
     }
 
     async fn experiment(
@@ -256,7 +446,7 @@ impl Coordinator {
             cv,
             seed: derive_seed(self.plan.seed, 2, round),
         };
-        let r: ExperimentResult = call(&self.peers.online, msg, round, "online", self.plan.step_timeout).await?;
+        let r: ExperimentResult = call(&self.link(), &self.peers.online, msg, round, "online").await?;
         self.journal.put(&task, round, Step::Result, &r).await?;
         Ok(r)
     }
@@ -277,7 +467,7 @@ impl Coordinator {
         if let Some(i) = self.journal.get::<Insight>(&task, round, Step::Insight)? {
             return Ok(Arc::new(i));
         }
-        let i: Insight = call(&self.peers.insight, Analyse(result), round, "insight", self.plan.step_timeout).await?;
+        let i: Insight = call(&self.link(), &self.peers.insight, Analyse(result), round, "insight").await?;
         self.journal.put(&task, round, Step::Insight, &i).await?;
         Ok(Arc::new(i))
     }
@@ -288,7 +478,8 @@ impl Coordinator {
             return Ok(p);
         }
         let msg = Learn { task: self.plan.task.clone(), insight };
-        let p: Vec<PatchOutcome> = call(&self.peers.skill, msg, round, "skill", self.plan.step_timeout).await?;
+        let p: Vec<PatchOutcome> = call(&self.link(), &self.peers.skill, msg, round, "skill").await?;
+        self.board.count_patches(&p);
         self.journal.put(&task, round, Step::Patches, &p).await?;
         Ok(p)
     }
@@ -296,8 +487,10 @@ impl Coordinator {
     async fn round(&self, round: u32, insight: Option<Arc<Insight>>) -> Result<RoundReport, CoordinatorError> {
         let rr = RoundRef { task_id: self.task_id().to_string(), round };
         let resumed = self.journal.get::<serde_json::Value>(&rr.task_id, round, Step::Proposal)?.is_some();
+        self.step("proposal");
         let proposal = self.proposal(&rr, &insight).await?;
         let proposed = proposal.candidates.len();
+        self.step("verdict");
         let verdict = self.verdict(proposal, &insight).await?;
         let accepted = verdict.accepted().count();
         let mut report = RoundReport {
@@ -311,18 +504,35 @@ impl Coordinator {
             resumed,
         };
         if accepted == 0 {
-            let why = "the Critic accepted no candidate; no experiment launched".to_string();
+            let why = "no candidate passed review (the Critic and any extra reviewer); no experiment launched".to_string();
             info!(reason = %why, "round skipped");
             self.journal.put(&rr.task_id, round, Step::Done, &why).await?;
+            self.board.count_round("skipped");
             report.skipped = Some(why);
             return Ok(report);
         }
-        let result = self.experiment(verdict, &insight).await?;
+        self.step("experiment");
+        let result = match self.experiment(verdict, &insight).await {
+            Err(CoordinatorError::Agent { error: AgentError::Rejected { id, by, reason }, .. }) => {
+                // A person said no: nothing was launched; the round ends without an
+                // experiment and the run goes on from the same incumbent.
+                let why = format!("experiment {id} rejected by {by} ({reason}); no experiment launched");
+                info!(reason = %why, "round ends without an experiment");
+                self.journal.put(&rr.task_id, round, Step::Done, &why).await?;
+                self.board.count_round("rejected");
+                report.skipped = Some(why);
+                return Ok(report);
+            }
+            other => other?,
+        };
+        self.step("insight");
         let new_insight = self.insight(result.clone()).await?;
+        self.step("learn");
         report.patches = self.learn(new_insight.clone()).await?;
         report.result = Some(result);
         report.insight = Some(new_insight);
         self.journal.put(&rr.task_id, round, Step::Done, &"done").await?;
+        self.board.count_round("experiment");
         info!(proposed, accepted, "round complete");
         Ok(report)
     }
@@ -337,13 +547,14 @@ pub fn incumbent_config(task: &TaskSpec, insight: &Option<Arc<Insight>>) -> skil
 /// resumed run summarises the whole run and not only what this process did.
 pub fn history(journal: &Journal, task_id: &str) -> Result<Vec<RoundReport>, JournalError> {
     let mut out = Vec::new();
-    for (round, _) in journal.all::<serde_json::Value>(task_id, Step::Done)? {
+    for (round, done) in journal.all::<serde_json::Value>(task_id, Step::Done)? {
         let proposed = journal.get::<Proposal>(task_id, round, Step::Proposal)?.map_or(0, |p| p.candidates.len());
         let accepted = journal.get::<Verdict>(task_id, round, Step::Verdict)?.map_or(0, |v| v.accepted().count());
         let result: Option<ExperimentResult> = journal.get(task_id, round, Step::Result)?;
         let insight = journal.get::<Insight>(task_id, round, Step::Insight)?.map(Arc::new);
         let patches = journal.get(task_id, round, Step::Patches)?.unwrap_or_default();
-        let skipped = result.is_none().then(|| "no experiment".to_string());
+        let why = done.as_str().filter(|w| *w != "done").unwrap_or("no experiment");
+        let skipped = result.is_none().then(|| why.to_string());
         out.push(RoundReport { round, proposed, accepted, result, insight, patches, skipped, resumed: false });
     }
     Ok(out)

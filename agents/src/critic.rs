@@ -2,7 +2,9 @@
 //! diverse, promising subset, saying why for each.
 
 use crate::agent::{AgentError, AgentHandle};
-use crate::protocol::{Insight, Proposal, Verdict};
+use crate::protocol::{Candidate, Decision, Insight, Proposal, Verdict};
+use crate::reasoning::critic::{merge, schema_context, validate, vars, CriticAnswer};
+use crate::reasoning::{ask_validated, Outcome, Reasoner};
 use crate::strategy::critique::{review, CritiqueInput};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -41,11 +43,36 @@ pub struct Review {
 pub struct CriticAgent {
     settings: CriticSettings,
     handle: AgentHandle,
+    /// The model, in `llm` mode. The built-in review runs either way.
+    reasoner: Option<Reasoner>,
 }
 
 impl CriticAgent {
     pub fn new(settings: CriticSettings, handle: AgentHandle) -> Self {
-        Self { settings, handle }
+        Self { settings, handle, reasoner: None }
+    }
+
+    pub fn with_reasoner(mut self, reasoner: Option<Reasoner>) -> Self {
+        self.reasoner = reasoner;
+        self
+    }
+}
+
+/// The model's second opinion on what the built-in review accepted: it may reject more,
+/// never accept what the hard checks rejected. An invalid answer leaves the built-in
+/// decisions as they are.
+async fn second_opinion(r: &Reasoner, msg: &Review, decisions: Vec<Decision>) -> Vec<Decision> {
+    let shown: Vec<&Candidate> = decisions.iter().filter(|d| d.accepted).map(|d| &d.candidate).collect();
+    if shown.is_empty() {
+        info!(reason = "the built-in review accepted nothing", "model not asked");
+        return decisions;
+    }
+    let request = r.request::<CriticAnswer>(&vars(msg, &shown), &schema_context(&shown));
+    let owned: Vec<Candidate> = shown.into_iter().cloned().collect();
+    let check = move |a: &CriticAnswer| validate(&owned.iter().collect::<Vec<_>>(), a);
+    match ask_validated(r, request, check).await {
+        Outcome::Valid(answer) => merge(decisions, &answer),
+        Outcome::Fallback(_) => decisions,
     }
 }
 
@@ -73,8 +100,12 @@ impl Handler<Review> for CriticAgent {
             return Box::pin(fut::ready(Err(e)));
         }
         let threshold = self.settings.guardrail_risk_threshold;
+        let reasoner = self.reasoner.clone();
         let work = async move {
+            let msg2 = msg.clone();
+            // The hard checks and the surrogate always run, whatever a model says later.
             let decisions = actix_rt::task::spawn_blocking(move || {
+                let msg = msg2;
                 review(&CritiqueInput {
                     task: &msg.task,
                     candidates: &msg.proposal.candidates,
@@ -86,6 +117,10 @@ impl Handler<Review> for CriticAgent {
             })
             .await
             .map_err(|e| AgentError::Invalid(format!("review worker failed: {e}")))?;
+            let decisions = match &reasoner {
+                Some(r) => second_opinion(r, &msg, decisions).await,
+                None => decisions,
+            };
             for d in &decisions {
                 if d.accepted {
                     info!(candidate = %d.candidate.id, reason = %d.reason, "accepted");

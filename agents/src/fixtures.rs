@@ -39,6 +39,7 @@ pub fn empty_insight(task: &TaskSpec, round: u32) -> Insight {
         baseline_means: BTreeMap::new(),
         converged: false,
         convergence_reason: String::new(),
+        notes: Vec::new(),
     }
 }
 

@@ -3,7 +3,9 @@
 
 use crate::agent::{AgentError, AgentHandle};
 use crate::journal::{Journal, Step};
-use crate::protocol::{ExperimentResult, Insight};
+use crate::protocol::{ExperimentResult, Insight, Note};
+use crate::reasoning::insight::{builtin_notes, facts, schema_context, validate, vars, InsightAnswer};
+use crate::reasoning::{ask_validated, Outcome, Reasoner};
 use crate::strategy::memory::{analyse, InsightSettings};
 use actix::prelude::*;
 use skillhub::TaskSpec;
@@ -23,11 +25,18 @@ pub struct InsightAgent {
     /// Every result read so far, in round order: the whole state, rebuilt from the
     /// journal on (re)start.
     results: Vec<ExperimentResult>,
+    /// The model that words the notes, in `llm` mode; the numbers are always built-in.
+    reasoner: Option<Reasoner>,
 }
 
 impl InsightAgent {
     pub fn new(task: Arc<TaskSpec>, journal: Journal, settings: InsightSettings, handle: AgentHandle) -> Self {
-        Self { task, journal, settings, handle, results: Vec::new() }
+        Self { task, journal, settings, handle, results: Vec::new(), reasoner: None }
+    }
+
+    pub fn with_reasoner(mut self, reasoner: Option<Reasoner>) -> Self {
+        self.reasoner = reasoner;
+        self
     }
 
     fn remember(&mut self, r: ExperimentResult) {
@@ -66,10 +75,13 @@ impl Handler<Analyse> for InsightAgent {
         }
         self.remember(result);
         let (task, results, settings) = (self.task.clone(), self.results.clone(), self.settings.clone());
+        let reasoner = self.reasoner.clone();
         let work = async move {
-            let insight = actix_rt::task::spawn_blocking(move || analyse(&task, &results, &settings))
+            let task2 = task.clone();
+            let mut insight = actix_rt::task::spawn_blocking(move || analyse(&task2, &results, &settings))
                 .await
                 .map_err(|e| AgentError::Invalid(format!("analysis worker failed: {e}")))?;
+            insight.notes = notes(reasoner.as_ref(), &task, &insight).await;
             log_insight(&insight);
             Ok(insight)
         }
@@ -78,7 +90,26 @@ impl Handler<Analyse> for InsightAgent {
     }
 }
 
+/// The insight's facts in words: the model's notes when it has a valid answer, the
+/// built-in wording of each fact otherwise.
+async fn notes(reasoner: Option<&Reasoner>, task: &TaskSpec, insight: &Insight) -> Vec<Note> {
+    let facts = facts(insight);
+    let (Some(r), false) = (reasoner, facts.is_empty()) else { return builtin_notes(&facts) };
+    let request = r.request::<InsightAnswer>(&vars(task, insight, &facts), &schema_context(&facts));
+    let known = facts.clone();
+    match ask_validated(r, request, move |a: &InsightAnswer| validate(&known, a)).await {
+        Outcome::Valid(a) => {
+            let model = r.model();
+            a.notes.into_iter().map(|n| Note { fact: n.fact, text: n.text, author: model.clone() }).collect()
+        }
+        Outcome::Fallback(_) => builtin_notes(&facts),
+    }
+}
+
 fn log_insight(i: &Insight) {
+    for n in &i.notes {
+        info!(fact = %n.fact, author = %n.author, note = %n.text, "insight note");
+    }
     if let Some(why) = &i.rolled_back {
         tracing::warn!(reason = %why, back_to = i.incumbent.candidate_id.as_deref().unwrap_or("baseline"), "incumbent rolled back");
     }

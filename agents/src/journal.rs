@@ -19,6 +19,8 @@ pub enum Step {
     Verdict,
     /// The launch request and its idempotency key, written before the platform sees it.
     Launch,
+    /// A person's decision on the launch (`agents.online.approval = "manual"`).
+    Approval,
     /// The platform's experiment id, written once the launch is acknowledged.
     Launched,
     Result,
@@ -35,6 +37,7 @@ impl Step {
             Step::Proposal => "1-proposal",
             Step::Verdict => "2-verdict",
             Step::Launch => "3-launch",
+            Step::Approval => "3a-approval",
             Step::Launched => "4-launched",
             Step::Result => "5-result",
             Step::Insight => "6-insight",

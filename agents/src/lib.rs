@@ -4,7 +4,10 @@
 pub mod actor;
 pub mod agent;
 pub mod analysis;
+pub mod approval;
+pub mod board;
 pub mod coordinator;
+pub mod cost;
 pub mod critic;
 #[cfg(test)]
 mod fixtures;
@@ -16,7 +19,9 @@ pub mod online;
 pub mod platform;
 pub mod protocol;
 pub mod readout;
+pub mod reasoning;
 pub mod retry;
 pub mod skill;
 pub mod stats;
 pub mod strategy;
+pub mod veto;

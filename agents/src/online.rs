@@ -2,6 +2,7 @@
 //! launches it exactly once (journaled idempotency key), monitors it and reads it.
 
 use crate::agent::{AgentError, AgentHandle};
+use crate::approval::{self, ApprovalMode, ApprovalRequest};
 use crate::journal::{Journal, Step};
 use crate::monitor;
 use crate::platform::{ArmSpec, ExperimentRead, LaunchRequest, Platform, PlatformError};
@@ -33,6 +34,9 @@ pub struct OnlineSettings {
     /// Interim looks with always-valid intervals before the planned end (0: none); an
     /// experiment stops early for a clear winner or when every treatment is harmful.
     pub interim_looks: u32,
+    /// `auto` launches at once; `manual` journals the launch request and waits for
+    /// `rectune approve ID` (or `reject`) before the platform sees it.
+    pub approval: ApprovalMode,
 }
 
 impl Default for OnlineSettings {
@@ -45,6 +49,7 @@ impl Default for OnlineSettings {
             timeout_s: 600,
             launch_attempts: 5,
             interim_looks: 4,
+            approval: ApprovalMode::Auto,
         }
     }
 }
@@ -311,11 +316,42 @@ fn restrict_after_stop(w: &Watch<'_>, result: &mut ExperimentResult) {
     result.early_stop = Some(look.stop_reason().unwrap_or_else(|| "stopped before the planned units".into()));
 }
 
+/// The human gate: in manual mode, waits for a person's decision on a prepared launch
+/// (journaled, so one made before a restart counts); a rejection ends the step.
+async fn gate(journal: &Journal, handle: &AgentHandle, rec: &LaunchRecord, round: u32, task_id: &str) -> Result<(), AgentError> {
+    let req = ApprovalRequest::new(
+        task_id,
+        round,
+        &rec.key,
+        &rec.request.name,
+        &rec.plan,
+        rec.request.units_per_arm,
+        &rec.sizing,
+    );
+    let id = req.id.clone();
+    info!(
+        approval = %id,
+        arms = rec.plan.len(),
+        units_per_arm = rec.request.units_per_arm,
+        "experiment prepared, awaiting approval: `rectune approve {id}` or `rectune reject {id} --reason ...`"
+    );
+    let d = approval::wait(&handle.board, journal, req, &handle.stats).await?;
+    let reason = d.reason.clone().unwrap_or_else(|| "no reason given".into());
+    if d.approved {
+        info!(approval = %id, by = %d.by, %reason, "launch approved");
+        Ok(())
+    } else {
+        info!(approval = %id, by = %d.by, %reason, "launch rejected; the experiment is not launched");
+        Err(AgentError::Rejected { id, by: d.by, reason })
+    }
+}
+
 async fn run(
     platform: Arc<dyn Platform>,
     journal: Journal,
     s: OnlineSettings,
     msg: RunExperiment,
+    handle: AgentHandle,
 ) -> Result<ExperimentResult, AgentError> {
     let (task_id, round) = (msg.task.id.clone(), msg.verdict.round.round);
     let rec = match journal.get::<LaunchRecord>(&task_id, round, Step::Launch)? {
@@ -329,8 +365,13 @@ async fn run(
             rec
         }
     };
+    let launched = journal.get::<String>(&task_id, round, Step::Launched)?.is_some();
+    if s.approval == ApprovalMode::Manual && !launched {
+        gate(&journal, &handle, &rec, round, &task_id).await?;
+    }
     info!(key = %rec.key, arms = rec.plan.len(), sizing = %rec.sizing, "launching experiment");
     let experiment_id = launch(&platform, &rec, s.launch_attempts).await?;
+    handle.board.count_launch();
     journal.put(&task_id, round, Step::Launched, &experiment_id).await?;
     let watch = Watch { msg: &msg, rec: &rec, settings: &s };
     let read = wait(&platform, &experiment_id, &watch).await?;
@@ -380,7 +421,8 @@ impl Handler<RunExperiment> for OnlineAgent {
         if let Some(e) = self.handle.crash(msg.verdict.round.round, "online", "RunExperiment", &span, ctx) {
             return Box::pin(fut::ready(Err(e)));
         }
-        let work = run(self.platform.clone(), self.journal.clone(), self.settings.clone(), msg).instrument(span);
+        let work = run(self.platform.clone(), self.journal.clone(), self.settings.clone(), msg, self.handle.clone())
+            .instrument(span);
         Box::pin(fut::wrap_future(work))
     }
 }

@@ -262,4 +262,17 @@ pub struct Insight {
     pub baseline_means: BTreeMap<String, f64>,
     pub converged: bool,
     pub convergence_reason: String,
+    /// What the measurements mean, in words, each tied to one measured fact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+}
+
+/// A sentence about one measured fact (a pattern or an elite), quoting its numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    /// The fact it explains, e.g. `pattern:rank.w_click->ctr` or `elite:r2-c1`.
+    pub fact: String,
+    pub text: String,
+    /// "builtin", or the model that wrote it.
+    pub author: String,
 }

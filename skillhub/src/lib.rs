@@ -7,6 +7,7 @@
 pub mod actor;
 pub mod durable;
 pub mod error;
+pub mod evidence;
 mod invariants;
 pub mod markdown;
 pub mod patch;
@@ -18,6 +19,7 @@ pub mod task;
 
 pub use actor::{ApplyPatch, GetHistory, GetSkill, ListSkills, Skillhub};
 pub use error::SkillError;
+pub use evidence::{EvidenceBase, EvidenceError, MeasuredEffect};
 pub use markdown::{parse_markdown, render_markdown, MarkdownError};
 pub use patch::{PatchError, PatchOp, SkillPatch};
 pub use seeds::{seed_skills, skill_from_task};

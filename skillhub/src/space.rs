@@ -98,7 +98,7 @@ impl ParamSpec {
             return Err(self.invalid("the name is empty"));
         }
         match &self.kind {
-            ParamKind::Float { min, max } if (!min.is_finite() || !max.is_finite() || min >= max) => {
+            ParamKind::Float { min, max } if (!(max - min).is_finite() || min >= max) => {
                 return Err(self.invalid(format!("bounds [{min}, {max}] are not a finite interval with min < max")));
             }
             ParamKind::Int { min, max } if min >= max => {
@@ -145,7 +145,10 @@ impl ParamSpec {
     pub fn to_unit(&self, v: &Value) -> f64 {
         match (&self.kind, v) {
             (ParamKind::Float { min, max }, Value::Num(x)) => ((x - min) / (max - min)).clamp(0.0, 1.0),
-            (ParamKind::Int { min, max }, Value::Num(x)) => ((x - *min as f64) / (*max - *min) as f64).clamp(0.0, 1.0),
+            // In f64: `max - min` overflows i64 for bounds of opposite sign near the extremes.
+            (ParamKind::Int { min, max }, Value::Num(x)) => {
+                ((x - *min as f64) / (*max as f64 - *min as f64)).clamp(0.0, 1.0)
+            }
             (ParamKind::Choice { values }, Value::Str(s)) => {
                 let i = values.iter().position(|c| c == s).unwrap_or(0);
                 if values.len() <= 1 {
@@ -164,7 +167,7 @@ impl ParamSpec {
         let u = if u.is_finite() { u.clamp(0.0, 1.0) } else { 0.0 };
         match &self.kind {
             ParamKind::Float { min, max } => Value::Num(min + u * (max - min)),
-            ParamKind::Int { min, max } => Value::Num((*min as f64 + u * (*max - *min) as f64).round()),
+            ParamKind::Int { min, max } => Value::Num((*min as f64 + u * (*max as f64 - *min as f64)).round()),
             ParamKind::Choice { values } => {
                 let i = (u * (values.len().saturating_sub(1)) as f64).round() as usize;
                 Value::Str(values[i.min(values.len() - 1)].clone())

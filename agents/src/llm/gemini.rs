@@ -199,12 +199,12 @@ struct UsageMetadata {
     thoughts_token_count: Option<u64>,
 }
 
-fn answer(body: Value, attempts: u32, started: Instant) -> Result<LlmAnswer, LlmError> {
+pub(crate) fn answer(body: Value, attempts: u32, started: Instant) -> Result<LlmAnswer, LlmError> {
     let response: GenerateResponse = serde_json::from_value(body)
         .map_err(|e| LlmError::malformed(format!("not a generateContent response: {e}")))?;
     let usage = response.usage_metadata.map_or_else(Usage::default, |u| Usage {
         prompt_tokens: u.prompt_token_count.unwrap_or(0),
-        completion_tokens: u.candidates_token_count.unwrap_or(0) + u.thoughts_token_count.unwrap_or(0),
+        completion_tokens: u.candidates_token_count.unwrap_or(0).saturating_add(u.thoughts_token_count.unwrap_or(0)),
     });
     let Some(candidate) = response.candidates.into_iter().next() else {
         return Err(match response.prompt_feedback.and_then(|f| f.block_reason) {

@@ -28,3 +28,19 @@ pub use retry::{parse_retry_after, RetryPolicy};
 pub use schema::check_schema;
 pub use settings::{Backend, LlmSettings, SchemaMode, Secret};
 pub use stats::{CallStats, MeteredClient, UsageTotals};
+
+/// The body of a successful (2xx) OpenAI-compatible chat completion, parsed and checked
+/// exactly as the client does it (JSON, then the wire format, then the answer's text as
+/// JSON). Never panics, whatever the bytes; for property tests and fuzzing.
+pub fn parse_openai_body(body: &[u8]) -> Result<LlmAnswer, LlmError> {
+    openai::answer(json_body(body)?, 1, std::time::Instant::now())
+}
+
+/// Like [`parse_openai_body`] for a Gemini `generateContent` answer.
+pub fn parse_gemini_body(body: &[u8]) -> Result<LlmAnswer, LlmError> {
+    gemini::answer(json_body(body)?, 1, std::time::Instant::now())
+}
+
+fn json_body(body: &[u8]) -> Result<serde_json::Value, LlmError> {
+    serde_json::from_slice(body).map_err(|e| LlmError::Malformed { reason: format!("the body is not JSON ({e})") })
+}

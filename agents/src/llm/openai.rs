@@ -176,7 +176,7 @@ struct WireUsage {
     completion_tokens: Option<u64>,
 }
 
-fn answer(body: Value, attempts: u32, started: Instant) -> Result<LlmAnswer, LlmError> {
+pub(crate) fn answer(body: Value, attempts: u32, started: Instant) -> Result<LlmAnswer, LlmError> {
     let response: ChatResponse =
         serde_json::from_value(body).map_err(|e| LlmError::malformed(format!("not a chat completion: {e}")))?;
     let usage = response.usage.map_or_else(Usage::default, |u| Usage {

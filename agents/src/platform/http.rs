@@ -184,6 +184,28 @@ fn excerpt(body: &[u8]) -> String {
     one_line.chars().take(200).collect()
 }
 
+/// A final answer to `GET /v1/experiments/{id}` (status and body), read exactly as the
+/// client reads one. Never panics, whatever the bytes; for property tests and fuzzing.
+pub fn parse_read(status: u16, body: &[u8]) -> Result<ExperimentRead, PlatformError> {
+    parse_final(Method::GET, "/v1/experiments/x", None, status, body)
+}
+
+/// Like [`parse_read`] for an answer to `POST /v1/experiments` sent with an idempotency key.
+pub fn parse_launch(status: u16, body: &[u8]) -> Result<Launched, PlatformError> {
+    parse_final(Method::POST, "/v1/experiments", Some("key".into()), status, body)
+}
+
+fn parse_final<T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    key: Option<String>,
+    status: u16,
+    body: &[u8],
+) -> Result<T, PlatformError> {
+    let status = StatusCode::from_u16(status).map_err(|e| PlatformError::Protocol(format!("status {status}: {e}")))?;
+    interpret(&Call { method, path: path.into(), body: None, key }, status, body)
+}
+
 /// Maps a final (non-retryable) response to its value or error.
 fn interpret<T: DeserializeOwned>(call: &Call, status: StatusCode, body: &[u8]) -> Result<T, PlatformError> {
     if status.is_success() {

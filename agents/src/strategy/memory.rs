@@ -262,6 +262,7 @@ pub fn analyse(task: &TaskSpec, results: &[ExperimentResult], s: &InsightSetting
         baseline_means,
         converged,
         convergence_reason,
+        notes: Vec::new(),
     }
 }
 

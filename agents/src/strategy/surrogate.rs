@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 /// Noise variance given to the baseline, whose lift against itself is 0 by definition.
 const BASELINE_NOISE: f64 = 1e-4;
-/// Prior spread of a lift (in %) before anything has been measured.
+/// Smallest spread of lifts (in %) the output standardisation assumes: before anything
+/// has been measured, and when the reads so far barely differ.
 const PRIOR_SD_PCT: f64 = 1.0;
 
 pub struct Surrogate {
@@ -65,16 +66,6 @@ pub fn threshold_pct(g: &Guardrail, baseline_means: &BTreeMap<String, f64>) -> O
     }
 }
 
-fn prior_sd(ys: &[f64]) -> f64 {
-    let n = ys.len() as f64;
-    if n < 2.0 {
-        return PRIOR_SD_PCT;
-    }
-    let mean = ys.iter().sum::<f64>() / n;
-    let var = ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    var.sqrt().max(PRIOR_SD_PCT)
-}
-
 fn fit(
     space: &Space,
     obs: &[Observation],
@@ -89,9 +80,7 @@ fn fit(
             }
         }
     }
-    let ys: Vec<f64> = samples.iter().map(|s| s.y).collect();
-    let sd = prior_sd(&ys);
-    let gp = Gp::fit_ml(&samples, 0.0, sd * sd, relevance)?;
+    let gp = Gp::fit_ml(&samples, PRIOR_SD_PCT, relevance)?;
     Some((gp, samples))
 }
 
@@ -153,7 +142,7 @@ impl Surrogate {
     /// The score GP refitted with one more (believed) sample, for batch selection.
     pub fn believe(&mut self, u: &[f64], y: f64) {
         self.samples.push(Sample { x: u.to_vec(), y, noise_var: BASELINE_NOISE });
-        if let Some(gp) = Gp::fit(&self.samples, self.score.hyper().clone()) {
+        if let Some(gp) = Gp::fit_standardised(&self.samples, self.score.hyper().clone(), self.score.standardise()) {
             self.score = gp;
         }
     }

@@ -41,6 +41,11 @@ fn platform_error(e: PlatformError) -> HttpResponse {
     }
 }
 
+/// A success status with a body that does not follow the contract (injected).
+fn garbage(status: StatusCode) -> HttpResponse {
+    HttpResponse::build(status).content_type("application/json").body(super::faults::GARBAGE)
+}
+
 /// Injected unavailability first (a platform that is down answers nothing else), then
 /// the bearer token.
 fn refusal(state: &ServerState, req: &HttpRequest) -> Option<HttpResponse> {
@@ -63,7 +68,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The request, or a message naming the field that is wrong.
-fn parse_launch(body: &[u8]) -> Result<LaunchRequest, String> {
+pub fn parse_launch(body: &[u8]) -> Result<LaunchRequest, String> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -88,10 +93,18 @@ async fn launch(state: State, req: HttpRequest, body: web::Bytes) -> HttpRespons
     // Starting a simulator thread and syncing the launch record block: keep them off
     // the server's event loop.
     let outcome = web::block(move || record_launch(&st, key, request)).await;
+    if let (Ok(Ok(_)), Some(late)) = (&outcome, state.faults.take_slow_launch()) {
+        tracing::warn!(late_ms = late.as_millis() as u64, "launch answered late (injected)");
+        actix_rt::time::sleep(late).await;
+    }
     match outcome {
         Ok(Ok((launched, true))) if state.faults.take_lost_ack() => {
             tracing::warn!(experiment = %launched.experiment_id, "launch acknowledgement dropped (injected)");
             error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the acknowledgement was lost (injected)")
+        }
+        Ok(Ok((launched, true))) if state.faults.take_garbage_launch() => {
+            tracing::warn!(experiment = %launched.experiment_id, "launch answered with garbage (injected)");
+            garbage(StatusCode::CREATED)
         }
         Ok(Ok((launched, fresh))) => {
             let status = if fresh { StatusCode::CREATED } else { StatusCode::OK };
@@ -126,6 +139,7 @@ async fn read(state: State, req: HttpRequest, id: web::Path<String>) -> HttpResp
         return resp;
     }
     match state.platform.read_now(&id) {
+        Ok(_) if state.faults.take_garbage_read() => garbage(StatusCode::OK),
         Ok(r) => HttpResponse::Ok().json(r),
         Err(e) => platform_error(e),
     }
