@@ -3,11 +3,19 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test bench fmt lint build clean-data golden llm-install llm-start llm-stop
+.PHONY: run run-llm test bench fmt lint build clean-data golden llm-install llm-start llm-stop fuzz
 
 ## Tune the default task on the built-in simulator with built-in reasoning (offline).
 run:
 	$(CARGO) run --quiet --bin rectune -- run
+
+## The same run with all five agents thinking with the local model (config/llm-local.toml:
+## temperature 0, one server thread), every answer validated, the built-in strategy taking
+## over a step whose answer stays invalid. Starts the server if none is running (it keeps
+## running: make llm-stop); its own database in rectune-data/llm/.
+run-llm: llm-install
+	@url="$$(scripts/local-llm.sh start | tail -n 1)" && \
+	RECTUNE__LLM__BASE_URL="$$url" $(CARGO) run --quiet --bin rectune -- run --config config/llm-local.toml
 
 ## Unit and integration tests (the integration tests drive the real binary). Installs
 ## what they need first: the local LLM server (built once, cached outside the clone) and
@@ -44,6 +52,22 @@ llm-stop:
 bench:
 	scripts/bench-venv.sh
 	$(CARGO) bench --bench tuning --bench sim_throughput
+
+## Fuzz the parsers of outside input (task files, platform answers, model answers) with
+## cargo-fuzz (libFuzzer), FUZZ_SECONDS each (default 60), from the seeds in fuzz/seeds/.
+## Stable Rust: RUSTC_BOOTSTRAP=1 lets it take the nightly-only sanitizer flags. Built
+## with debug assertions and overflow checks (cargo-fuzz's default; FUZZ_FLAGS=-O drops
+## them for speed). Crashing inputs land in fuzz/artifacts/<target>/. See docs/TESTING.md.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?=
+FUZZ_TARGETS := task_spec platform_answer llm_answer
+fuzz:
+	$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t \
+	    -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
+	done
 
 build:
 	$(CARGO) build --workspace --all-targets

@@ -4,7 +4,8 @@
 //! `cargo run --release --example tuning_trace -- [scenario ...]`
 //! env: TRACE_SEEDS (default 5), TRACE_ROUNDS (default 8), TRACE_TARGET (default 0.9),
 //! TRACE_WARM=1 to add, per seed, a v1 run followed by a v2 run on the same database
-//! (warm) next to a v2 run on a fresh one (cold).
+//! (warm) next to a v2 run on a fresh one (cold); TRACE_ARMS=1 to print every arm (its
+//! read against the control, the truth's share of the gap, whether it shipped).
 
 use rectune::runtime;
 use rectune::settings::{Overrides, Settings};
@@ -37,6 +38,10 @@ fn run(scenario: &str, version: &str, seed: u64, rounds: u32, db: &Path) -> Trac
     let oracle = runtime::platform(&settings).expect("platform").oracle().expect("a simulator");
     let task = settings.task.clone();
     let opt = oracle.optimum(&task).score;
+    let show_arms = env("TRACE_ARMS", 0u8) == 1;
+    if show_arms {
+        println!("    optimum score {opt:+.2}% at {:?}", oracle.optimum(&task).config);
+    }
     let baseline_metrics = oracle.expected(&task.baseline());
     let gap = |c: &skillhub::Configuration| {
         let m = oracle.expected(c);
@@ -49,6 +54,31 @@ fn run(scenario: &str, version: &str, seed: u64, rounds: u32, db: &Path) -> Trac
             let inc = r.insight.as_ref().map_or_else(|| task.baseline(), |i| i.incumbent.config.clone());
             gaps.push(gap(&inc));
             arms.push(r.result.as_ref().map_or(0, |res| res.arms.iter().filter(|a| !a.vs_control.is_empty()).count()));
+            for a in r.result.iter().flat_map(|res| &res.arms).filter(|a| show_arms && !a.vs_control.is_empty()) {
+                let m = oracle.expected(&a.config);
+                println!(
+                    "    r{} {:<6} vs control {:+.2} ± {:.2} (p {:.3}) vs baseline {:+.2}; truth gap {:4.0}% feasible {} ships {}",
+                    r.round,
+                    a.candidate_id.as_deref().unwrap_or("-"),
+                    a.score_vs_control.estimate,
+                    a.score_se_vs_control,
+                    a.score_p_vs_control,
+                    a.score_vs_baseline.estimate,
+                    100.0 * gap(&a.config),
+                    task.feasible(&m, &baseline_metrics),
+                    a.shippable
+                );
+                let guards: Vec<String> = task
+                    .guardrails
+                    .iter()
+                    .filter_map(|g| {
+                        let e = a.vs_baseline.iter().find(|e| e.metric == g.metric)?;
+                        let v = a.guardrails.iter().find(|v| v.metric == g.metric).map(|v| format!("{:?}", v.status));
+                        Some(format!("{} {:+.2}±{:.2} {}", g.describe(), e.lift_pct.estimate, e.std_err_pct, v.unwrap_or_default()))
+                    })
+                    .collect();
+                println!("        {}", guards.join("; "));
+            }
         }))
         .expect("run");
     let warm = serde_json::to_value(&summary).ok().and_then(|v| v.get("warm_start").filter(|w| !w.is_null()).map(|w| w.to_string()));
@@ -101,7 +131,10 @@ fn main() {
     if scenarios.is_empty() {
         scenarios = ["prerank-fusion", "rank-fusion", "rerank-diversity"].map(String::from).to_vec();
     }
-    let dir = tempfile::tempdir().expect("temp dir");
+    // TRACE_DIR keeps the databases and logs for a look afterwards.
+    let kept = std::env::var_os("TRACE_DIR").map(PathBuf::from);
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = kept.as_deref().unwrap_or(temp.path());
     // Rounds to the target, a run that never reaches it counts as budget + 1.
     let miss = f64::from(rounds) + 1.0;
     for scenario in &scenarios {
@@ -109,14 +142,14 @@ fn main() {
         let (mut finals, mut cold_r, mut warm_r, mut v2_finals, mut warm_finals) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for seed in 1..=seeds {
-            let shared = dir.path().join(format!("{scenario}-{seed}.db"));
+            let shared = dir.join(format!("{scenario}-{seed}.db"));
             let v1 = run(scenario, "v1", seed, rounds, &shared);
             show(&format!("v1 s{seed}"), &v1, target);
             finals.push(v1.final_gap);
             if warm {
                 let w = run(scenario, "v2", seed, rounds, &shared);
                 show(&format!("v2warm s{seed}"), &w, target);
-                let c = run(scenario, "v2", seed, rounds, &dir.path().join(format!("{scenario}-{seed}-cold.db")));
+                let c = run(scenario, "v2", seed, rounds, &dir.join(format!("{scenario}-{seed}-cold.db")));
                 show(&format!("v2cold s{seed}"), &c, target);
                 cold_r.push(rounds_to(&c, target).map_or(miss, |r| r as f64));
                 warm_r.push(rounds_to(&w, target).map_or(miss, |r| r as f64));

@@ -193,6 +193,10 @@ pub struct RunArgs {
     /// Task file (TOML); default: the embedded rank-fusion task.
     #[arg(long)]
     pub task: Option<PathBuf>,
+    /// A configuration file (TOML) layered over the task file and under environment
+    /// variables, e.g. config/llm-local.toml to have every agent think with a model.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The sled database; created if absent, resumed if it holds this task's run.
     #[arg(long)]
     pub db: Option<PathBuf>,

@@ -151,6 +151,7 @@ fn encode_segment(s: &str) -> String {
 fn run(args: RunArgs) -> Result<(), CommandError> {
     let overrides = Overrides {
         task_file: args.task.clone(),
+        config_file: args.config.clone(),
         db: args.db.clone(),
         seed: args.seed,
         rounds: args.rounds,

@@ -14,6 +14,7 @@ use agents::insight::InsightAgent;
 use agents::journal::{Journal, JournalError};
 use agents::online::OnlineAgent;
 use agents::platform::{check_task, HttpPlatform, Platform, PlatformError};
+use agents::reasoning::{build_reasoner, Reasoner, ReasoningError};
 use agents::skill::SkillAgent;
 use skillhub::{seed_skills, skill_from_task, PatchOp, Provenance, SkillPatch, SkillStore, Skillhub, TaskSpec};
 use std::collections::BTreeMap;
@@ -42,6 +43,24 @@ pub enum RunError {
     SpecChanged(String),
     #[error(transparent)]
     Coordinator(#[from] CoordinatorError),
+    #[error(transparent)]
+    Reasoning(#[from] ReasoningError),
+}
+
+/// Each agent's model, by agent name; agents that think built-in have none.
+type Reasoners = BTreeMap<&'static str, Reasoner>;
+
+/// Builds the model client of every agent configured to use one (settings, key and
+/// prompt were checked when the settings loaded; this only fails on what changed since).
+fn reasoners(settings: &Settings) -> Result<Reasoners, RunError> {
+    let mut out = BTreeMap::new();
+    for c in settings.reasoning() {
+        if let Some(r) = build_reasoner(&c)? {
+            info!(agent = c.agent, reasoning = c.mode, llm = %r.model(), "agent thinks with a model, validated, built-in as the fallback");
+            out.insert(c.agent, r);
+        }
+    }
+    Ok(out)
 }
 
 /// Opens the process's one sled database.
@@ -90,9 +109,35 @@ async fn prepare_skills(store: &SkillStore, task: &TaskSpec) -> Result<(), RunEr
     Ok(())
 }
 
-/// Ties the run to its journal: the same task definition resumes, another is refused.
+/// What a run measures on. Measurements on another platform, scenario or model version
+/// do not describe this one, so a change of it starts a new run (see [`run_identity`]).
+pub fn platform_identity(settings: &Settings) -> String {
+    let p = &settings.platform;
+    match p.kind {
+        PlatformKind::Sim => format!("sim:{}:{}", p.scenario, p.model_version),
+        PlatformKind::Http => format!("http:{}", p.http.url),
+    }
+}
+
+/// Ties the run to its journal: the same task definition on the same platform resumes,
+/// another definition is refused, and another platform (e.g. the model version after a
+/// launch) archives the earlier run and starts a new one, which warm-starts from the
+/// task's skill instead of resuming measurements that no longer hold.
 async fn run_identity(journal: &Journal, settings: &Settings) -> Result<String, RunError> {
     let task = &settings.task;
+    let platform = platform_identity(settings);
+    match journal.get_run::<String>(&task.id, "platform")? {
+        Some(old) if old != platform => {
+            let label = journal.get_run::<String>(&task.id, "run_id")?.unwrap_or_else(|| format!("{}@{old}", task.id));
+            let archived = journal.archive(&task.id, &label).await?;
+            info!(previous = %old, now = %platform, archived, previous_run = %label,
+                reason = "the platform or model changed: earlier measurements do not describe it; new run, warm-started from the skill",
+                "new run of the task");
+            journal.put_run(&task.id, "platform", &platform).await?;
+        }
+        Some(_) => {}
+        None => journal.put_run(&task.id, "platform", &platform).await?,
+    }
     let mut comparable = task.clone();
     comparable.budget.rounds = 0;
     match journal.get_run::<TaskSpec>(&task.id, "spec")? {
@@ -169,20 +214,29 @@ fn start_agents(
     store: SkillStore,
     platform: Arc<dyn Platform>,
     h: &BTreeMap<&'static str, AgentHandle>,
+    models: &Reasoners,
 ) -> Peers {
     let a = &settings.agents;
+    // A restarted agent gets the same reasoner back, so its counters cover the whole run.
+    let model = |agent: &str| models.get(agent).cloned();
     let hub = Supervisor::start(move |_| Skillhub::new(store.clone()));
-    let (reasoning, ha) = (a.actor.reasoning, h["actor"].clone());
-    let actor = Supervisor::start(move |_| ActorAgent::new(reasoning, ha.clone()));
-    let (cs, hc) = (a.critic.clone(), h["critic"].clone());
-    let critic = Supervisor::start(move |_| CriticAgent::new(cs.clone(), hc.clone()));
-    let (os, ho, jo) = (a.online.clone(), h["online"].clone(), journal.clone());
-    let online = Supervisor::start(move |_| OnlineAgent::new(platform.clone(), jo.clone(), os.clone(), ho.clone()));
-    let (is, hi, ji) = (a.insight.clone(), h["insight"].clone(), journal.clone());
-    let insight = Supervisor::start(move |_| InsightAgent::new(task.clone(), ji.clone(), is.clone(), hi.clone()));
-    let (ls, hs, hub_a, hub_g) =
-        (a.skill.clone(), h["skill"].clone(), hub.clone().recipient(), hub.clone().recipient());
-    let skill = Supervisor::start(move |_| SkillAgent::new(hub_a.clone(), hub_g.clone(), ls.clone(), hs.clone()));
+    let (reasoning, ha, ra) = (a.actor.reasoning, h["actor"].clone(), model("actor"));
+    let actor = Supervisor::start(move |_| ActorAgent::new(reasoning, ha.clone()).with_reasoner(ra.clone()));
+    let (cs, hc, rc) = (a.critic.settings.clone(), h["critic"].clone(), model("critic"));
+    let critic = Supervisor::start(move |_| CriticAgent::new(cs.clone(), hc.clone()).with_reasoner(rc.clone()));
+    let (os, ho, jo, ro) = (a.online.settings.clone(), h["online"].clone(), journal.clone(), model("online"));
+    let online = Supervisor::start(move |_| {
+        OnlineAgent::new(platform.clone(), jo.clone(), os.clone(), ho.clone()).with_reasoner(ro.clone())
+    });
+    let (is, hi, ji, ri) = (a.insight.settings.clone(), h["insight"].clone(), journal.clone(), model("insight"));
+    let insight = Supervisor::start(move |_| {
+        InsightAgent::new(task.clone(), ji.clone(), is.clone(), hi.clone()).with_reasoner(ri.clone())
+    });
+    let (ls, hs, hub_a, hub_g, rs) =
+        (a.skill.settings.clone(), h["skill"].clone(), hub.clone().recipient(), hub.clone().recipient(), model("skill"));
+    let skill = Supervisor::start(move |_| {
+        SkillAgent::new(hub_a.clone(), hub_g.clone(), ls.clone(), hs.clone()).with_reasoner(rs.clone())
+    });
     let mut vetoes = Vec::new();
     if a.cost.enabled {
         let (cm, hm) = (a.cost.clone(), h.get("cost").cloned().unwrap_or_default());
@@ -233,7 +287,12 @@ async fn run_on(
     let status = StatusServer::start(&settings.status, board.clone(), journal.clone(), &settings.run.db)
         .map_err(|e| RunError::Task(e.to_string()))?;
     let h = handles(settings, &board);
-    let peers = start_agents(settings, task.clone(), &journal, store, platform.clone(), &h);
+    let models = reasoners(settings)?;
+    for (agent, r) in &models {
+        // `/status` and `/metrics` read each agent's model calls from its board slot.
+        board.agent(agent).meter(r.calls());
+    }
+    let peers = start_agents(settings, task.clone(), &journal, store, platform.clone(), &h, &models);
     let plan = RunPlan {
         run_id,
         task: task.clone(),
@@ -263,11 +322,12 @@ async fn run_on(
     let restarts = h.iter().map(|(n, h)| (n.to_string(), h.stats.restarts())).collect();
     let oracle = platform.oracle();
     let task_for_truth = task.clone();
-    let summary = actix_rt::task::spawn_blocking(move || {
+    let mut summary = actix_rt::task::spawn_blocking(move || {
         summary::build(&task_for_truth, &outcome, &rounds, oracle.as_deref(), restarts)
     })
     .await
     .map_err(|e| RunError::Task(format!("summary worker failed: {e}")))?;
+    summary.llm = models.iter().map(|(agent, r)| (agent.to_string(), summary::LlmReport::of(r))).collect();
     skillhub::durable::flush(&db)
         .await
         .map_err(|e| RunError::Database { path: settings.run.db.display().to_string(), reason: e.to_string() })?;

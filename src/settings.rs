@@ -4,7 +4,10 @@
 
 use agents::actor::ActorReasoning;
 use agents::critic::CriticSettings;
+use agents::llm::LlmSettings;
 use agents::online::OnlineSettings;
+use agents::reasoning::config::AgentLlmConfig;
+use agents::reasoning::{Reasoning, ReasoningError, WithReasoning};
 use agents::strategy::learning::LearningSettings;
 use agents::strategy::memory::InsightSettings;
 use config::{Config, Environment, File, FileFormat};
@@ -30,6 +33,10 @@ pub struct Settings {
     /// Restart limits, backoff and the graceful-stop grace period.
     #[serde(default)]
     pub supervision: agents::board::SupervisionSettings,
+    /// The model every agent with `reasoning = "llm"` (or "hybrid") uses unless it has an
+    /// `llm` table of its own. Absent: no agent may ask for a model.
+    #[serde(default)]
+    pub llm: Option<LlmSettings>,
     pub task: TaskSpec,
 }
 
@@ -67,16 +74,23 @@ pub struct PlatformSettings {
 #[serde(deny_unknown_fields)]
 pub struct ActorSettings {
     pub reasoning: ActorReasoning,
+    /// The Actor's own model, in place of the shared `[llm]` table.
+    #[serde(default)]
+    pub llm: Option<LlmSettings>,
+    /// A prompt template replacing the embedded `agents/prompts/actor.md`.
+    #[serde(default)]
+    pub prompt: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
     pub actor: ActorSettings,
-    pub critic: CriticSettings,
-    pub online: OnlineSettings,
-    pub insight: InsightSettings,
-    pub skill: LearningSettings,
+    /// Each with `reasoning = "builtin" | "llm"` and optional `llm` and `prompt` keys.
+    pub critic: WithReasoning<CriticSettings>,
+    pub online: WithReasoning<OnlineSettings>,
+    pub insight: WithReasoning<InsightSettings>,
+    pub skill: WithReasoning<LearningSettings>,
     /// The optional Cost agent (an extra reviewer between the Critic and the Online agent).
     #[serde(default)]
     pub cost: agents::cost::CostSettings,
@@ -97,6 +111,8 @@ pub struct ChaosSettings {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub task_file: Option<PathBuf>,
+    /// A configuration file layered over the task file (e.g. config/llm-local.toml).
+    pub config_file: Option<PathBuf>,
     pub db: Option<PathBuf>,
     pub seed: Option<u64>,
     pub rounds: Option<u32>,
@@ -109,7 +125,9 @@ pub struct Overrides {
 pub enum SettingsError {
     #[error("task file `{0}` not found: pass an existing file to --task (examples are in config/tasks/)")]
     MissingTaskFile(PathBuf),
-    #[error("task file `{path}` is not valid TOML: {reason}")]
+    #[error("configuration file `{0}` not found: pass an existing file to --config (e.g. config/llm-local.toml)")]
+    MissingConfigFile(PathBuf),
+    #[error("`{path}` is not valid TOML: {reason}")]
     Malformed { path: PathBuf, reason: String },
     #[error("configuration: {0}")]
     Invalid(String),
@@ -117,6 +135,8 @@ pub enum SettingsError {
     Task(#[from] skillhub::TaskError),
     #[error("{field} is {value}: {fix}")]
     Field { field: &'static str, value: String, fix: &'static str },
+    #[error(transparent)]
+    Reasoning(#[from] ReasoningError),
 }
 
 fn one_line(s: impl std::fmt::Display) -> String {
@@ -128,10 +148,22 @@ fn task_source(path: &Option<PathBuf>) -> Result<File<config::FileSourceString, 
     if !path.is_file() {
         return Err(SettingsError::MissingTaskFile(path.clone()));
     }
+    toml_source(path)
+}
+
+/// `--config FILE`: an extra layer over the task file, checked like one.
+fn config_source(path: &Path) -> Result<File<config::FileSourceString, FileFormat>, SettingsError> {
+    if !path.is_file() {
+        return Err(SettingsError::MissingConfigFile(path.to_path_buf()));
+    }
+    toml_source(path)
+}
+
+fn toml_source(path: &Path) -> Result<File<config::FileSourceString, FileFormat>, SettingsError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| SettingsError::Malformed { path: path.clone(), reason: one_line(e) })?;
+        .map_err(|e| SettingsError::Malformed { path: path.to_path_buf(), reason: one_line(e) })?;
     toml::from_str::<toml::Table>(&text)
-        .map_err(|e| SettingsError::Malformed { path: path.clone(), reason: one_line(e) })?;
+        .map_err(|e| SettingsError::Malformed { path: path.to_path_buf(), reason: one_line(e) })?;
     Ok(File::from_str(&text, FileFormat::Toml))
 }
 
@@ -139,12 +171,51 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// One agent's model configuration as written under `[agents.<agent>]`.
+fn agent_llm<'a, S>(agent: &'static str, w: &'a WithReasoning<S>, shared: Option<&'a LlmSettings>) -> AgentLlmConfig<'a> {
+    AgentLlmConfig {
+        agent,
+        mode: match w.reasoning {
+            Reasoning::Builtin => "builtin",
+            Reasoning::Llm => "llm",
+        },
+        uses_llm: w.reasoning == Reasoning::Llm,
+        own: w.llm.as_ref(),
+        shared,
+        prompt: w.prompt.as_deref(),
+    }
+}
+
 impl Settings {
+    /// How each agent thinks, with the model settings in force for it, in
+    /// [`crate::runtime::AGENT_NAMES`] order.
+    pub fn reasoning(&self) -> [AgentLlmConfig<'_>; 5] {
+        let (a, shared) = (&self.agents, self.llm.as_ref());
+        [
+            AgentLlmConfig {
+                agent: "actor",
+                mode: a.actor.reasoning.as_str(),
+                uses_llm: a.actor.reasoning.uses_llm(),
+                own: a.actor.llm.as_ref(),
+                shared,
+                prompt: a.actor.prompt.as_deref(),
+            },
+            agent_llm("critic", &a.critic, shared),
+            agent_llm("online", &a.online, shared),
+            agent_llm("insight", &a.insight, shared),
+            agent_llm("skill", &a.skill, shared),
+        ]
+    }
+
     pub fn load(o: &Overrides) -> Result<Settings, SettingsError> {
         let invalid = |e: config::ConfigError| SettingsError::Invalid(one_line(e));
         let mut b = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .add_source(task_source(&o.task_file)?)
+            .add_source(task_source(&o.task_file)?);
+        if let Some(path) = &o.config_file {
+            b = b.add_source(config_source(path)?);
+        }
+        b = b
             .add_source(Environment::with_prefix("RECTUNE").prefix_separator("__").separator("__").try_parsing(true));
         if let Some(db) = &o.db {
             b = b.set_override("run.db", path_str(db)).map_err(invalid)?;
@@ -197,10 +268,12 @@ impl Settings {
                 "use a value in [1, 10]",
             ),
             (
-                self.chaos.agent.as_deref().is_none_or(|a| crate::runtime::AGENT_NAMES.contains(&a)),
+                self.chaos.agent.as_deref().is_none_or(|a| {
+                    crate::runtime::AGENT_NAMES.contains(&a) || (a == "cost" && self.agents.cost.enabled)
+                }),
                 "chaos.agent",
                 format!("{:?}", self.chaos.agent),
-                "name one of actor, critic, online, insight, skill",
+                "name one of actor, critic, online, insight, skill (or cost, with agents.cost.enabled)",
             ),
         ];
         for (ok, field, value, fix) in checks {
@@ -212,6 +285,11 @@ impl Settings {
             self.agents.cost.validate(&self.task).map_err(SettingsError::Invalid)?;
         }
         crate::status::check(&self.status).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        // Models, keys and prompts are checked before any work, so a missing key is a
+        // one-line error now rather than a fallback in every step later.
+        for agent in self.reasoning() {
+            agent.check()?;
+        }
         let risk = self.agents.critic.guardrail_risk_threshold;
         if !(0.0..=1.0).contains(&risk) {
             return Err(SettingsError::Field {

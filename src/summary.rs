@@ -3,7 +3,9 @@
 //! captured.
 
 use agents::coordinator::{RoundReport, RunOutcome};
+use agents::llm::UsageTotals;
 use agents::platform::Oracle;
+use agents::reasoning::{Reasoner, ReasoningTotals};
 use agents::protocol::{GuardrailStatus, Interval};
 use serde::Serialize;
 use skillhub::{Configuration, TaskSpec};
@@ -53,6 +55,27 @@ pub struct RunSummary {
     pub cuped_narrowing_pct: BTreeMap<String, f64>,
     /// Experiments stopped at an interim look (always-valid intervals), of `experiments`.
     pub early_stops: usize,
+    /// Per agent that thinks with a model: its calls, tokens and time, and how its
+    /// questions went (valid, repaired, fallen back). Empty when no agent uses a model.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub llm: BTreeMap<String, LlmReport>,
+}
+
+/// One agent's model use over the run (this process's share of it: a resumed run counts
+/// from the resume).
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmReport {
+    pub model: String,
+    #[serde(flatten)]
+    pub usage: UsageTotals,
+    #[serde(flatten)]
+    pub answers: ReasoningTotals,
+}
+
+impl LlmReport {
+    pub fn of(r: &Reasoner) -> LlmReport {
+        LlmReport { model: r.model(), usage: r.usage(), answers: r.totals() }
+    }
 }
 
 fn truth(task: &TaskSpec, oracle: &dyn Oracle, final_config: &Configuration) -> (Truth, f64) {
@@ -121,6 +144,7 @@ pub fn build(
         truth,
         captured_gap,
         restarts,
+        llm: BTreeMap::new(),
         early_stops: all_rounds.iter().filter_map(|r| r.result.as_ref()).filter(|r| r.early_stop.is_some()).count(),
         cuped_narrowing_pct: agents::readout::mean_per_metric(
             all_rounds
@@ -168,6 +192,46 @@ pub fn progress_line(r: &RoundReport, budget: u32) -> String {
     )
 }
 
+/// One line per agent that used a model, then the totals; nothing when none did.
+fn render_llm(out: &mut String, llm: &BTreeMap<String, LlmReport>) {
+    if llm.is_empty() {
+        return;
+    }
+    let models: std::collections::BTreeSet<&str> = llm.values().map(|r| r.model.as_str()).collect();
+    out.push_str(&format!("  {:<22} {}\n", "llm", models.into_iter().collect::<Vec<_>>().join("; ")));
+    let mut total = LlmReport { model: String::new(), usage: UsageTotals::default(), answers: ReasoningTotals::default() };
+    for (agent, r) in llm {
+        out.push_str(&format!("  {:<22} {}\n", format!("  {agent}"), llm_line(r)));
+        let (u, a) = (&mut total.usage, &mut total.answers);
+        u.calls += r.usage.calls;
+        u.failures += r.usage.failures;
+        u.prompt_tokens += r.usage.prompt_tokens;
+        u.completion_tokens += r.usage.completion_tokens;
+        u.latency_ms += r.usage.latency_ms;
+        a.questions += r.answers.questions;
+        a.valid += r.answers.valid;
+        a.repairs += r.answers.repairs;
+        a.fallbacks += r.answers.fallbacks;
+    }
+    out.push_str(&format!("  {:<22} {}\n", "  total", llm_line(&total)));
+}
+
+fn llm_line(r: &LlmReport) -> String {
+    let (u, a) = (&r.usage, &r.answers);
+    format!(
+        "{} questions: {} valid, {} repaired, {} fell back to built-in | {} calls ({} failed), {} prompt + {} completion tokens, {:.1} s",
+        a.questions,
+        a.valid,
+        a.repairs,
+        a.fallbacks,
+        u.calls,
+        u.failures,
+        u.prompt_tokens,
+        u.completion_tokens,
+        u.latency_ms as f64 / 1000.0
+    )
+}
+
 fn config_line(c: &Configuration) -> String {
     c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")
 }
@@ -211,6 +275,7 @@ pub fn render(s: &RunSummary) -> String {
         let each: Vec<String> = s.cuped_narrowing_pct.iter().map(|(m, n)| format!("{m} {n:.0}%")).collect();
         line(&mut out, "CUPED narrowed", format!("intervals by {} (pre-period adjustment)", each.join(", ")));
     }
+    render_llm(&mut out, &s.llm);
     let restarts: u32 = s.restarts.values().sum();
     if restarts > 0 {
         line(&mut out, "agent restarts", format!("{:?}", s.restarts));

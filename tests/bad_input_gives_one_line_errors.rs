@@ -115,3 +115,32 @@ fn a_second_process_on_the_same_database_gets_a_clear_error_and_the_first_finish
     assert!(first.wait().unwrap().success(), "the first run is unharmed");
     assert_eq!(read_json(&dir.path().join("first.json"))["rounds_run"], 4);
 }
+
+#[test]
+fn gemini_without_its_key_names_the_variable_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectune(dir.path())
+        .args(["run", "--db", "db"])
+        .env("RECTUNE__LLM__BACKEND", "gemini")
+        .env("RECTUNE__LLM__MODEL", "gemini-2.0-flash")
+        .env("RECTUNE__AGENTS__INSIGHT__REASONING", "llm")
+        .env_remove("GEMINI_API_KEY")
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "set the environment variable GEMINI_API_KEY");
+    assert!(!dir.path().join("db").exists(), "nothing is started before the key is there");
+}
+
+#[test]
+fn a_model_agent_without_a_model_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rectune(dir.path()).args(["run"]).env("RECTUNE__AGENTS__CRITIC__REASONING", "llm").output().unwrap();
+    assert_clean_failure(&out, "agents.critic.reasoning");
+    let own = rectune(dir.path())
+        .args(["run"])
+        .env("RECTUNE__AGENTS__SKILL__REASONING", "llm")
+        .env("RECTUNE__AGENTS__SKILL__LLM__TEMPERATURE", "0.5")
+        .output()
+        .unwrap();
+    assert_clean_failure(&own, "agents.skill.llm.model");
+}

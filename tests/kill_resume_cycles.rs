@@ -1,12 +1,19 @@
 //! Thirty `kill -9`/resume cycles of `rectune run` against the simulator served over
-//! HTTP, each kill after a random delay (seeded, printed), then one run to the end. From
-//! the platform server's own record of launches (kept by the server, outside the run's
-//! database): no experiment was launched twice and every repeat was an idempotent one;
-//! from the final run: no result was lost, and the outcome equals an uninterrupted run's.
+//! HTTP, then one run to the end. From the platform server's own record of launches
+//! (kept by the server, outside the run's database): no experiment was launched twice,
+//! every repeat was an idempotent one, and every experiment the server ran has its result
+//! in the run's journal; and the outcome equals an uninterrupted run's.
 //!
-//! Reproduce a failure's kill delays with `RECTUNE_KILL_SEED=<seed printed> cargo nextest
-//! run -p rectune --test kill_resume_cycles` (where the kills land still depends on the
-//! machine's speed).
+//! Where each kill lands is drawn from a seeded generator: an anchor, one of the run's
+//! logged moments (a proposal, a verdict, a launch sent to the platform, an arm read, a
+//! memory update, a skill patch, a round's end, or the process start), then a random
+//! delay after it; after a launch the delay reaches into the experiment's polling. The
+//! anchors come from the run's own log stream, so every cycle makes progress and the
+//! kills spread over the whole run on a fast or a slow machine alike.
+//!
+//! The seed is printed; reproduce a failure's draws with `RECTUNE_KILL_SEED=<seed>
+//! cargo nextest run -p rectune --test kill_resume_cycles --no-capture` (where exactly a
+//! kill lands still depends on the machine's timing).
 
 mod common;
 
@@ -18,16 +25,39 @@ use rand::{Rng, SeedableRng};
 use rectune::platform::serve::launch_log::LaunchOutcome;
 use rectune::platform::serve::LaunchLog;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CYCLES: usize = 30;
 const ROUNDS: &str = "14";
 const SEED: &str = "5";
-/// Kill delays, from the start of the process, in ms.
-const DELAY_MS: std::ops::Range<u64> = 80..600;
 const TASK: &str = "rank-fusion";
+/// The longest a cycle waits for its anchor; a run that neither logs it nor ends is stuck.
+const CYCLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A moment of the run to kill after: a log message (none: the process start), and the
+/// range of the random delay after it, in ms.
+struct Anchor {
+    message: Option<&'static str>,
+    delay_ms: std::ops::RangeInclusive<u64>,
+}
+
+const ANCHORS: [Anchor; 8] = [
+    // During startup and recovery (opening the database, replaying the journal).
+    Anchor { message: None, delay_ms: 0..=250 },
+    Anchor { message: Some("proposed"), delay_ms: 0..=20 },
+    Anchor { message: Some("accepted"), delay_ms: 0..=20 },
+    // Just sent (the launch journaled, its acknowledgement maybe not) up to well into
+    // the polling of the running experiment.
+    Anchor { message: Some("launching experiment"), delay_ms: 0..=600 },
+    Anchor { message: Some("arm read"), delay_ms: 0..=20 },
+    Anchor { message: Some("memory updated"), delay_ms: 0..=20 },
+    // Between two patches of one round, or after the last.
+    Anchor { message: Some("skill patch applied"), delay_ms: 0..=10 },
+    Anchor { message: Some("round complete"), delay_ms: 0..=20 },
+];
 
 fn kill_seed() -> u64 {
     std::env::var("RECTUNE_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
@@ -40,6 +70,59 @@ fn run_cmd(dir: &Path, db: &str, summary: &str) -> Command {
     c.args(["run", "--task", "task.toml", "--rounds", ROUNDS, "--seed", SEED, "--quiet"])
         .args(["--db", db, "--json-summary", summary]);
     c
+}
+
+/// The log stream of the killed runs, read from where the current cycle started.
+struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+impl LogTail {
+    fn from_end(path: PathBuf) -> LogTail {
+        let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
+        LogTail { path, offset, partial: String::new() }
+    }
+
+    /// How many new complete lines carry `message` (as their `fields.message`).
+    fn count(&mut self, message: &str) -> usize {
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return 0 };
+        let mut fresh = String::new();
+        if f.seek(SeekFrom::Start(self.offset)).is_err() || f.read_to_string(&mut fresh).is_err() {
+            return 0;
+        }
+        self.offset += fresh.len() as u64;
+        self.partial.push_str(&fresh);
+        let complete = self.partial.rfind('\n').map_or(0, |i| i + 1);
+        let lines: String = self.partial.drain(..complete).collect();
+        lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == message)
+            .count()
+    }
+}
+
+/// Waits for `anchor` in the child's log (or its exit), then for the drawn delay.
+/// Returns whether the child ended on its own first.
+fn wait_for_anchor(child: &mut Child, log: &Path, anchor: &Anchor, delay: Duration) -> bool {
+    let ended = |c: &mut Child| matches!(c.try_wait(), Ok(Some(_)));
+    if let Some(message) = anchor.message {
+        let mut tail = LogTail::from_end(log.to_path_buf());
+        let deadline = Instant::now() + CYCLE_TIMEOUT;
+        loop {
+            if ended(child) {
+                return true;
+            }
+            if tail.count(message) > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no `{message}` within {CYCLE_TIMEOUT:?}: the run is stuck");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    wait_for(delay, || ended(child))
 }
 
 /// The journal's view of how far the run got: the first step of the first unfinished
@@ -75,8 +158,8 @@ fn thirty_random_kills_launch_nothing_twice_and_lose_no_result() {
     task_variant(dir.path(), "task.toml", |t| t.replace("units_per_arm = 80000", "units_per_arm = 20000"));
     let launches = dir.path().join("platform-launches.jsonl");
     let launches_arg = launches.to_string_lossy().into_owned();
-    // Paced, so an experiment lasts about as long as the other steps of a round together
-    // and the kills land in every step.
+    // Paced, so an experiment runs for a while and is polled: kills after a launch land
+    // before its acknowledgement is journaled and while it runs.
     let server = PlatformServer::start(
         dir.path(),
         &["--scenario", TASK, "--launch-log", &launches_arg, "--pace-ms", "10", "--log-file", "server.jsonl"],
@@ -86,31 +169,33 @@ fn thirty_random_kills_launch_nothing_twice_and_lose_no_result() {
     let reference = reference.expect("start the reference run");
 
     let started = Instant::now();
-    let mut kills: Vec<(u64, String)> = Vec::new();
+    let cycle_log = dir.path().join("cycles.jsonl");
+    let mut kills: Vec<(String, String)> = Vec::new();
     let mut finished_alone = 0;
     for cycle in 0..CYCLES {
-        let delay = rng.gen_range(DELAY_MS);
-        let log = dir.path().join(format!("cycle-{cycle}.stderr"));
+        let anchor = &ANCHORS[rng.gen_range(0..ANCHORS.len())];
+        let delay = rng.gen_range(anchor.delay_ms.clone());
+        let at = format!("{} + {delay} ms", anchor.message.unwrap_or("start"));
+        let err_file = dir.path().join(format!("cycle-{cycle}.stderr"));
         let mut child = run_cmd(dir.path(), "run.db", "run.json")
             .args(["--platform", &server.url])
+            .env("RECTUNE__RUN__LOG_FILE", &cycle_log)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("stderr file"))
+            .stderr(std::fs::File::create(&err_file).expect("stderr file"))
             .spawn()
             .expect("start rectune run");
-        // Wait out the delay, unless the run ends first.
-        let ended = wait_for(Duration::from_millis(delay), || matches!(child.try_wait(), Ok(Some(_))));
-        if ended {
+        if wait_for_anchor(&mut child, &cycle_log, anchor, Duration::from_millis(delay)) {
             let status = child.wait().expect("wait");
-            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            let err = std::fs::read_to_string(&err_file).unwrap_or_default();
             assert!(status.success(), "seed {seed}: cycle {cycle} ended on its own and failed: {err}");
             finished_alone += 1;
             continue;
         }
-        child.kill().expect("SIGKILL"); // no chance to clean up
+        child.kill().expect("SIGKILL"); // std's kill is SIGKILL: no chance to clean up
         child.wait().expect("reap");
-        let err = std::fs::read_to_string(&log).unwrap_or_default();
+        let err = std::fs::read_to_string(&err_file).unwrap_or_default();
         assert!(!err.contains("panicked"), "seed {seed}: cycle {cycle} panicked: {err}");
-        kills.push((delay, progress(&dir.path().join("run.db"))));
+        kills.push((at, progress(&dir.path().join("run.db"))));
     }
     let cycles_took = started.elapsed();
     let last = run_cmd(dir.path(), "run.db", "run.json").args(["--platform", &server.url]).output().expect("run");
@@ -119,20 +204,29 @@ fn thirty_random_kills_launch_nothing_twice_and_lose_no_result() {
     assert!(reference.status.success(), "reference run failed: {}", stderr(&reference));
 
     let mut by_step: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, at) in &kills {
-        *by_step.entry(at.split(" before ").nth(1).unwrap_or("between rounds")).or_default() += 1;
+    let mut rounds_hit = BTreeSet::new();
+    for (_, state) in &kills {
+        *by_step.entry(state.split(" before ").nth(1).unwrap_or("between rounds")).or_default() += 1;
+        rounds_hit.extend(state.split_whitespace().nth(1).and_then(|r| r.parse::<u32>().ok()));
     }
     eprintln!(
-        "seed {seed}: {} kills in {cycles_took:?}, {finished_alone} runs ended on their own; killed before: {by_step:?}",
+        "seed {seed}: {} kills in {cycles_took:?}, {finished_alone} runs ended on their own; \
+         killed before: {by_step:?}; in rounds {rounds_hit:?}",
         kills.len()
     );
-    for (i, (delay, at)) in kills.iter().enumerate() {
-        eprintln!("  kill {i:>2}: after {delay:>3} ms, {at}");
+    for (i, (at, state)) in kills.iter().enumerate() {
+        eprintln!("  kill {i:>2}: at {at:<30} -> {state}");
     }
     assert!(kills.len() >= CYCLES * 2 / 3, "seed {seed}: only {} of {CYCLES} runs were killed mid-way", kills.len());
     assert!(
         by_step.contains_key("launched") || by_step.contains_key("result"),
         "seed {seed}: no kill landed while an experiment was in flight: {by_step:?}"
+    );
+    assert!(by_step.len() >= 4, "seed {seed}: the kills hit too few steps: {by_step:?}");
+    let rounds: u32 = ROUNDS.parse().expect("rounds");
+    assert!(
+        rounds_hit.last().is_some_and(|r| *r > rounds / 2),
+        "seed {seed}: the kills stayed in the first half of the run: rounds {rounds_hit:?}"
     );
 
     // The server's record: one launch per experiment, repeats idempotent, no conflict.

@@ -100,6 +100,7 @@ fn propose(reasoning: ActorReasoning, msg: &Propose) -> Vec<search::Suggestion> 
         None => (&[][..], &empty, msg.skill.as_ref().map_or(&empty, |s| &s.priors.sensitivity)),
     };
     let region = msg.skill.as_ref().map(|s| s.priors.region.clone()).unwrap_or_default();
+    let elites = msg.skill.as_ref().map_or(&[][..], |s| s.priors.elites.as_slice());
     search::suggest(&search::SearchInput {
         task: &msg.task,
         observations,
@@ -110,6 +111,7 @@ fn propose(reasoning: ActorReasoning, msg: &Propose) -> Vec<search::Suggestion> 
         n: msg.n,
         seed: msg.seed,
         max_risk: msg.max_risk,
+        elites,
     })
 }
 

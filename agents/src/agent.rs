@@ -4,7 +4,7 @@
 use crate::board::{lock, now_ms, AgentState, AgentView, Board, Work};
 use crate::llm::CallStats;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,10 +59,13 @@ pub struct AgentStats {
     errors: AtomicU64,
     current: Mutex<Option<Work>>,
     last_error: Mutex<Option<String>>,
+    /// The agent recorded its own error for the message under way (e.g. an injected
+    /// crash): the coordinator's view of the same failure ("mailbox closed") is vaguer.
+    own_error: AtomicBool,
     restart_times: Mutex<VecDeque<Instant>>,
-    /// The agent's model calls; wrap its LLM client in a
-    /// [`crate::llm::MeteredClient`] with this to have them on `/metrics`.
-    pub llm: Arc<CallStats>,
+    /// The counters of the agent's metered model client ([`AgentStats::meter`]), for
+    /// `/status` and `/metrics`; empty for built-in reasoning.
+    llm: Mutex<Arc<CallStats>>,
 }
 
 impl AgentStats {
@@ -85,6 +88,13 @@ impl AgentStats {
         }
     }
 
+    /// Reports the model calls counted in `calls` (those of the agent's
+    /// [`crate::llm::MeteredClient`], e.g. [`crate::reasoning::Reasoner::calls`]) as this
+    /// agent's.
+    pub fn meter(&self, calls: Arc<CallStats>) {
+        *lock(&self.llm) = calls;
+    }
+
     pub fn restarts(&self) -> u32 {
         self.restarts.load(Ordering::SeqCst)
     }
@@ -103,6 +113,7 @@ impl AgentStats {
     pub fn sent(&self, message: &str, round: u32) {
         self.queued.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.own_error.store(false, Ordering::Relaxed);
         self.state.store(AgentState::Busy.as_u8(), Ordering::Relaxed);
         *lock(&self.current) =
             Some(Work { message: message.to_string(), round, phase: "queued".into(), since_ms: now_ms() });
@@ -133,7 +144,9 @@ impl AgentStats {
         self.handled.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = error {
             self.errors.fetch_add(1, Ordering::Relaxed);
-            *lock(&self.last_error) = Some(e.to_string());
+            if !self.own_error.swap(false, Ordering::Relaxed) {
+                *lock(&self.last_error) = Some(e.to_string());
+            }
         }
         if self.in_flight.load(Ordering::Relaxed) == 0 {
             *lock(&self.current) = None;
@@ -143,8 +156,11 @@ impl AgentStats {
         }
     }
 
+    /// The agent's own account of a failure; it stays the last error when the coordinator
+    /// then sees the same failure from its side.
     pub fn record_error(&self, error: &str) {
         *lock(&self.last_error) = Some(error.to_string());
+        self.own_error.store(true, Ordering::Relaxed);
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -167,7 +183,7 @@ impl AgentStats {
             errors: self.errors.load(Ordering::Relaxed),
             restarts: self.restarts(),
             last_error: self.last_error(),
-            llm: self.llm.snapshot(),
+            llm: lock(&self.llm).snapshot(),
         }
     }
 }
@@ -270,5 +286,9 @@ mod tests {
         let v = s.view();
         assert_eq!((v.mailbox_depth, v.in_flight, v.errors, v.state), (0, 0, 1, AgentState::Idle));
         assert_eq!(v.last_error.as_deref(), Some("boom"));
+        s.sent("Review", 2);
+        s.record_error("critic crashed while handling Review");
+        s.answered(Some("Mailbox has closed"));
+        assert_eq!(s.last_error().as_deref(), Some("critic crashed while handling Review"), "the agent's account wins");
     }
 }

@@ -128,8 +128,9 @@ pub struct CounterView {
     /// Completed rounds by outcome: `experiment`, `skipped`, `rejected`.
     pub rounds: BTreeMap<String, u64>,
     pub launches: u64,
-    /// Critic decisions by (`accepted`|`rejected`, reason class).
-    pub verdicts: BTreeMap<(String, String), u64>,
+    /// Critic decisions: `accepted`|`rejected` → reason class → count (nested rather
+    /// than keyed by pairs, so the JSON of `/status` can hold it).
+    pub verdicts: BTreeMap<String, BTreeMap<String, u64>>,
     /// Skill patches by outcome: `applied`, `duplicate`, `refused`.
     pub skill_patches: BTreeMap<String, u64>,
     /// Approval decisions by `approved`|`rejected`.
@@ -260,12 +261,9 @@ impl Board {
     pub fn count_verdict(&self, v: &Verdict) {
         let mut c = lock(&self.0.counters);
         for d in &v.decisions {
-            let key = if d.accepted {
-                ("accepted".to_string(), "accepted".to_string())
-            } else {
-                ("rejected".to_string(), reason_class(&d.reason))
-            };
-            *c.verdicts.entry(key).or_default() += 1;
+            let (decision, reason) =
+                if d.accepted { ("accepted", "accepted".to_string()) } else { ("rejected", reason_class(&d.reason)) };
+            *c.verdicts.entry(decision.to_string()).or_default().entry(reason).or_default() += 1;
         }
     }
 

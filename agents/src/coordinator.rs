@@ -145,8 +145,27 @@ async fn wait_answer<T>(
     }
 }
 
+/// Stops the run once `agent` has restarted more than `max_restarts` times within the
+/// window, or this step has crashed it more than `max_restarts` times in a row (so a
+/// crash loop slower than the window still ends).
+fn restart_limit(link: &Link<'_>, crashes: u32, round: u32, agent: &'static str, error: &str) -> Result<(), CoordinatorError> {
+    let limit = link.limits.max_restarts;
+    let slot = link.board.agent(agent);
+    let restarts = slot.restarts_within(link.limits.window());
+    if restarts <= limit as usize && crashes <= limit {
+        return Ok(());
+    }
+    let restarts = restarts.max(crashes as usize);
+    let last_error = slot.last_error().unwrap_or_else(|| error.to_string());
+    tracing::error!(agent, restarts, limit, window_s = link.limits.window_s, error = %last_error, "agent keeps failing; stopping the run");
+    Err(CoordinatorError::AgentFailing { round, agent, restarts, window_s: link.limits.window_s, limit, last_error })
+}
+
 /// Sends with a timeout and retries while the agent is being restarted by its supervisor.
-/// `failure` tells the board whether an answer is an error.
+/// `failure` tells the board whether an answer is an error. An agent that crashes on
+/// the message closes its mailbox before answering; its supervisor restarts it and the
+/// message is sent again after a backoff, within [`restart_limit`]. A mailbox closed
+/// without a restart is retried [`ATTEMPTS`] times.
 async fn ask<M>(
     link: &Link<'_>,
     to: &Recipient<M>,
@@ -160,12 +179,13 @@ where
     M::Result: Send,
 {
     let slot = link.board.agent(agent);
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
+    let (mut silent, mut crashes) = (0, 0);
+    loop {
         let mut signals = link.board.shutdown_signals();
         if let Some(reason) = link.board.shutdown_requested() {
             return Err(CoordinatorError::Interrupted { round, agent, reason });
         }
+        let restarts_before = slot.restarts();
         slot.sent(message_name::<M>(), round);
         match wait_answer(link, to.send(msg.clone()), &mut signals).await {
             Ok(answer) => {
@@ -184,15 +204,23 @@ where
             Err(Waited::Mailbox(e)) => {
                 slot.undelivered();
                 slot.answered(Some(&e.to_string()));
-                last = e.to_string();
-                let wait = link.limits.backoff(attempt);
-                warn!(agent, attempt, error = %e, backoff_ms = wait.as_millis() as u64, "agent unreachable (restarting?); retrying");
+                let wait = link.limits.backoff(silent + crashes + 1);
+                warn!(agent, attempt = silent + crashes + 1, error = %e, backoff_ms = wait.as_millis() as u64, "agent unreachable (restarting?); retrying");
                 link.board.count_retry();
+                // By the end of the backoff the supervisor has restarted a crashed agent.
                 actix::clock::sleep(wait).await;
+                if slot.restarts() > restarts_before {
+                    crashes += 1;
+                    restart_limit(link, crashes, round, agent, &e.to_string())?;
+                } else {
+                    silent += 1;
+                    if silent >= ATTEMPTS {
+                        return Err(CoordinatorError::Unreachable { round, agent, error: e.to_string() });
+                    }
+                }
             }
         }
     }
-    Err(CoordinatorError::Unreachable { round, agent, error: last })
 }
 
 /// Like [`ask`] for messages answered with `Result<T, AgentError>`. A crashed agent is
@@ -223,20 +251,8 @@ where
                 link.board.count_retry();
                 // By the end of the backoff the supervisor has restarted the agent.
                 actix::clock::sleep(wait).await;
-                let restarts = slot.restarts_within(link.limits.window());
-                if restarts > link.limits.max_restarts as usize {
-                    let last_error = slot.last_error().unwrap_or_else(|| e.to_string());
-                    tracing::error!(agent, restarts, limit = link.limits.max_restarts, window_s = link.limits.window_s, error = %last_error, "agent keeps failing; stopping the run");
-                    return Err(CoordinatorError::AgentFailing {
-                        round,
-                        agent,
-                        restarts,
-                        window_s: link.limits.window_s,
-                        limit: link.limits.max_restarts,
-                        last_error,
-                    });
-                }
-                warn!(agent, restarts, backoff_ms = wait.as_millis() as u64, error = %e, "agent crashed and was restarted; retrying the step");
+                restart_limit(link, crashes, round, agent, &e.to_string())?;
+                warn!(agent, restarts = slot.restarts(), backoff_ms = wait.as_millis() as u64, error = %e, "agent crashed and was restarted; retrying the step");
             }
             Err(e) if e.is_transient() && transient + 1 < ATTEMPTS => {
                 transient += 1;

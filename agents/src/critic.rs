@@ -3,7 +3,7 @@
 
 use crate::agent::{AgentError, AgentHandle};
 use crate::protocol::{Candidate, Decision, Insight, Proposal, Verdict};
-use crate::reasoning::critic::{merge, schema_context, validate, vars, CriticAnswer};
+use crate::reasoning::critic::{cap, merge, schema_context, validate, vars, CriticAnswer};
 use crate::reasoning::{ask_validated, Outcome, Reasoner};
 use crate::strategy::critique::{review, CritiqueInput};
 use actix::prelude::*;
@@ -58,10 +58,11 @@ impl CriticAgent {
     }
 }
 
-/// The model's second opinion on what the built-in review accepted: it may reject more,
-/// never accept what the hard checks rejected. An invalid answer leaves the built-in
-/// decisions as they are.
-async fn second_opinion(r: &Reasoner, msg: &Review, decisions: Vec<Decision>) -> Vec<Decision> {
+/// The model's judgement of every candidate that passed the hard checks (`decisions` are
+/// the built-in review without a batch limit): it picks which fill the `max_accept` arms,
+/// never accepting what the hard checks rejected. An invalid answer leaves the built-in
+/// choice, the first `max_accept` that passed.
+async fn second_opinion(r: &Reasoner, msg: &Review, decisions: Vec<Decision>, max_accept: usize) -> Vec<Decision> {
     let shown: Vec<&Candidate> = decisions.iter().filter(|d| d.accepted).map(|d| &d.candidate).collect();
     if shown.is_empty() {
         info!(reason = "the built-in review accepted nothing", "model not asked");
@@ -71,8 +72,8 @@ async fn second_opinion(r: &Reasoner, msg: &Review, decisions: Vec<Decision>) ->
     let owned: Vec<Candidate> = shown.into_iter().cloned().collect();
     let check = move |a: &CriticAnswer| validate(&owned.iter().collect::<Vec<_>>(), a);
     match ask_validated(r, request, check).await {
-        Outcome::Valid(answer) => merge(decisions, &answer),
-        Outcome::Fallback(_) => decisions,
+        Outcome::Valid(answer) => merge(decisions, &answer, max_accept),
+        Outcome::Fallback(_) => cap(decisions, max_accept),
     }
 }
 
@@ -103,7 +104,9 @@ impl Handler<Review> for CriticAgent {
         let reasoner = self.reasoner.clone();
         let work = async move {
             let msg2 = msg.clone();
+            let max_accept = msg.task.budget.arms_per_round as usize;
             // The hard checks and the surrogate always run, whatever a model says later.
+            // Uncapped, so a model can give a seat to any candidate that passed them.
             let decisions = actix_rt::task::spawn_blocking(move || {
                 let msg = msg2;
                 review(&CritiqueInput {
@@ -111,15 +114,15 @@ impl Handler<Review> for CriticAgent {
                     candidates: &msg.proposal.candidates,
                     insight: msg.insight.as_deref(),
                     control: &msg.control,
-                    max_accept: msg.task.budget.arms_per_round as usize,
+                    max_accept: usize::MAX,
                     risk_threshold: threshold,
                 })
             })
             .await
             .map_err(|e| AgentError::Invalid(format!("review worker failed: {e}")))?;
             let decisions = match &reasoner {
-                Some(r) => second_opinion(r, &msg, decisions).await,
-                None => decisions,
+                Some(r) => second_opinion(r, &msg, decisions, max_accept).await,
+                None => cap(decisions, max_accept),
             };
             for d in &decisions {
                 if d.accepted {

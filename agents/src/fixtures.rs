@@ -58,5 +58,6 @@ pub fn experiment_result(round: u32, arms: Vec<ArmResult>) -> ExperimentResult {
         blocked: None,
         cuped_narrowing_pct: BTreeMap::new(),
         early_stop: None,
+        notes: Vec::new(),
     }
 }

@@ -8,6 +8,8 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 const TREE: &str = "journal";
+/// Runs superseded by a new run of the same task (another platform or model version).
+const ARCHIVE_TREE: &str = "journal_archive";
 const META: &str = "meta";
 const SCHEMA_KEY: &str = "journal.schema_version";
 const SCHEMA_VERSION: u64 = 1;
@@ -128,6 +130,44 @@ impl Journal {
         Ok(done.last().map(|(r, _)| r + 1).unwrap_or(1))
     }
 
+    /// Moves every record of `task` (its rounds and run records) out of the live journal
+    /// into the archive tree under `label/`, and returns how many moved. The next run of
+    /// the task then starts from round 1, while the earlier run stays readable for audit.
+    /// Copies first and flushes before deleting, so a crash in between leaves the records
+    /// in both places rather than in neither.
+    pub async fn archive(&self, task: &str, label: &str) -> Result<usize, JournalError> {
+        let archive = self.db.open_tree(ARCHIVE_TREE)?;
+        let mut keys = Vec::new();
+        for item in self.tree.scan_prefix(format!("{task}/")) {
+            let (k, v) = item?;
+            let mut to = format!("{label}/").into_bytes();
+            to.extend_from_slice(&k);
+            archive.insert(to, v)?;
+            keys.push(k);
+        }
+        skillhub::durable::flush(&self.db).await?;
+        for k in &keys {
+            self.tree.remove(k)?;
+        }
+        skillhub::durable::flush(&self.db).await?;
+        Ok(keys.len())
+    }
+
+    /// One archived record (see [`Journal::archive`]).
+    pub fn get_archived<T: DeserializeOwned>(
+        &self,
+        label: &str,
+        task: &str,
+        round: u32,
+        step: Step,
+    ) -> Result<Option<T>, JournalError> {
+        let key = format!("{label}/{}", round_key(task, round, step));
+        match self.db.open_tree(ARCHIVE_TREE)?.get(&key)? {
+            None => Ok(None),
+            Some(raw) => serde_json::from_slice(&raw).map(Some).map_err(|source| JournalError::Corrupt { key, source }),
+        }
+    }
+
     fn get_key<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, JournalError> {
         match self.tree.get(key)? {
             None => Ok(None),
@@ -174,6 +214,20 @@ mod tests {
         db.open_tree(TREE).unwrap().insert("t/000001/5-result", &b"{not json"[..]).unwrap();
         let err = j.get::<u32>("t", 1, Step::Result).unwrap_err().to_string();
         assert!(err.contains("t/000001/5-result"), "{err}");
+    }
+
+    #[actix_rt::test]
+    async fn archiving_a_task_starts_it_afresh_and_keeps_the_old_records() {
+        let j = Journal::open(&temp_db()).unwrap();
+        j.put("t", 1, Step::Result, &7u32).await.unwrap();
+        j.put("t", 1, Step::Done, &true).await.unwrap();
+        j.put_run("t", "run_id", &"t-1").await.unwrap();
+        j.put("t2", 1, Step::Done, &true).await.unwrap();
+        assert_eq!(j.archive("t", "t-1").await.unwrap(), 3);
+        assert_eq!(j.next_round("t").unwrap(), 1);
+        assert_eq!(j.get_run::<String>("t", "run_id").unwrap(), None);
+        assert_eq!(j.get_archived::<u32>("t-1", "t", 1, Step::Result).unwrap(), Some(7));
+        assert_eq!(j.next_round("t2").unwrap(), 2, "another task is untouched");
     }
 
     #[test]

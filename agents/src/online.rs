@@ -6,8 +6,10 @@ use crate::approval::{self, ApprovalMode, ApprovalRequest};
 use crate::journal::{Journal, Step};
 use crate::monitor;
 use crate::platform::{ArmSpec, ExperimentRead, LaunchRequest, Platform, PlatformError};
-use crate::protocol::{ExperimentResult, Verdict};
+use crate::protocol::{ExperimentResult, Note, Verdict};
 use crate::readout::{readout, ArmPlan, ReadoutInput, Role};
+use crate::reasoning::online::{builtin_notes, facts, schema_context, to_notes, validate, vars, OnlineAnswer};
+use crate::reasoning::{ask_validated, Outcome, Reasoner};
 use crate::retry::RetryPolicy;
 use crate::stats;
 use actix::prelude::*;
@@ -82,11 +84,19 @@ pub struct OnlineAgent {
     journal: Journal,
     settings: OnlineSettings,
     handle: AgentHandle,
+    /// The model that words the readout, in `llm` mode; sizing, launching and the
+    /// statistics never depend on it.
+    reasoner: Option<Reasoner>,
 }
 
 impl OnlineAgent {
     pub fn new(platform: Arc<dyn Platform>, journal: Journal, settings: OnlineSettings, handle: AgentHandle) -> Self {
-        Self { platform, journal, settings, handle }
+        Self { platform, journal, settings, handle, reasoner: None }
+    }
+
+    pub fn with_reasoner(mut self, reasoner: Option<Reasoner>) -> Self {
+        self.reasoner = reasoner;
+        self
     }
 }
 
@@ -346,12 +356,29 @@ async fn gate(journal: &Journal, handle: &AgentHandle, rec: &LaunchRecord, round
     }
 }
 
+/// The readout in words: the model's notes when its answer is valid, the built-in wording
+/// of each arm otherwise.
+async fn readout_notes(r: &Reasoner, task: &TaskSpec, result: &ExperimentResult) -> Vec<Note> {
+    let facts = facts(result);
+    if facts.is_empty() {
+        info!(reason = "no treatment arm was read", "model not asked for the readout");
+        return Vec::new();
+    }
+    let request = r.request::<OnlineAnswer>(&vars(task, result, &facts), &schema_context(&facts));
+    let (owned, known) = (result.clone(), facts.clone());
+    match ask_validated(r, request, move |a: &OnlineAnswer| validate(&owned, &known, a)).await {
+        Outcome::Valid(a) => to_notes(a, &r.model()),
+        Outcome::Fallback(_) => builtin_notes(&facts),
+    }
+}
+
 async fn run(
     platform: Arc<dyn Platform>,
     journal: Journal,
     s: OnlineSettings,
     msg: RunExperiment,
     handle: AgentHandle,
+    reasoner: Option<Reasoner>,
 ) -> Result<ExperimentResult, AgentError> {
     let (task_id, round) = (msg.task.id.clone(), msg.verdict.round.round);
     let rec = match journal.get::<LaunchRecord>(&task_id, round, Step::Launch)? {
@@ -366,7 +393,10 @@ async fn run(
         }
     };
     let launched = journal.get::<String>(&task_id, round, Step::Launched)?.is_some();
-    if s.approval == ApprovalMode::Manual && !launched {
+    // A journaled decision binds a run restarted with `approval = "auto"` too: a rejected
+    // experiment never launches.
+    let decided = journal.get::<approval::ApprovalDecision>(&task_id, round, Step::Approval)?.is_some();
+    if !launched && (s.approval == ApprovalMode::Manual || decided) {
         gate(&journal, &handle, &rec, round, &task_id).await?;
     }
     info!(key = %rec.key, arms = rec.plan.len(), sizing = %rec.sizing, "launching experiment");
@@ -385,6 +415,9 @@ async fn run(
     if read.status == crate::platform::ExperimentStatus::Stopped {
         restrict_after_stop(&watch, &mut result);
     }
+    if let Some(r) = &reasoner {
+        result.notes = readout_notes(r, &msg.task, &result).await;
+    }
     log_result(&result);
     Ok(result)
 }
@@ -398,6 +431,9 @@ fn log_result(r: &ExperimentResult) {
     }
     if let Some(why) = &r.blocked {
         warn!(experiment = %r.experiment_id, reason = %why, "experiment blocked");
+    }
+    for n in &r.notes {
+        info!(experiment = %r.experiment_id, arm = %n.fact, author = %n.author, note = %n.text, "readout note");
     }
     for a in r.arms.iter().filter(|a| !a.vs_control.is_empty()) {
         let s = a.score_vs_control;
@@ -421,8 +457,8 @@ impl Handler<RunExperiment> for OnlineAgent {
         if let Some(e) = self.handle.crash(msg.verdict.round.round, "online", "RunExperiment", &span, ctx) {
             return Box::pin(fut::ready(Err(e)));
         }
-        let work = run(self.platform.clone(), self.journal.clone(), self.settings.clone(), msg, self.handle.clone())
-            .instrument(span);
+        let (platform, journal, settings) = (self.platform.clone(), self.journal.clone(), self.settings.clone());
+        let work = run(platform, journal, settings, msg, self.handle.clone(), self.reasoner.clone()).instrument(span);
         Box::pin(fut::wrap_future(work))
     }
 }

@@ -172,6 +172,10 @@ pub struct ExperimentResult {
     /// Why the experiment stopped before its planned units (interim look), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stop: Option<String>,
+    /// The readout in words, one note per treatment arm (`agents.online.reasoning =
+    /// "llm"` only): the model's when valid, else the built-in wording.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
 }
 
 /// A configuration on the Pareto front of what has been measured.

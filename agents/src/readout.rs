@@ -132,6 +132,7 @@ pub fn readout(input: &ReadoutInput) -> Result<ExperimentResult, String> {
         blocked,
         cuped_narrowing_pct,
         early_stop: None,
+        notes: Vec::new(),
     })
 }
 

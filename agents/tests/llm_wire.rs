@@ -269,6 +269,29 @@ async fn gemini_gives_up_after_repeated_500_as_unavailable() {
     gives_up_after_repeated_500(Backend::Gemini).await;
 }
 
+async fn retries_a_500_then_succeeds(backend: Backend) {
+    let server = MockServer::start().await;
+    serve(&server, backend, ResponseTemplate::new(500).set_body_string("boom"), Some(1)).await;
+    serve(&server, backend, reply(backend, r#"{"w": 0.2}"#), None).await;
+
+    let answer = answer_ok(&llm(backend, &server)).await;
+    assert_eq!(answer.json, json!({"w": 0.2}));
+    assert_eq!(answer.attempts, 2);
+    let requests = received(&server).await;
+    assert_eq!(requests.len(), 2);
+    assert_eq!(body(&requests[0]), body(&requests[1]), "a retry re-sends the same request");
+}
+
+#[actix_rt::test]
+async fn openai_retries_a_500_then_succeeds() {
+    retries_a_500_then_succeeds(Backend::OpenAi).await;
+}
+
+#[actix_rt::test]
+async fn gemini_retries_a_500_then_succeeds() {
+    retries_a_500_then_succeeds(Backend::Gemini).await;
+}
+
 async fn does_not_retry_400(backend: Backend) {
     let server = MockServer::start().await;
     let bad = ResponseTemplate::new(400).set_body_json(json!({"error": {"message": "unknown model m-1"}}));

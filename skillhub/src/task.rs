@@ -152,6 +152,9 @@ pub struct Invariant {
     pub max: Option<f64>,
 }
 
+/// Relative rounding allowed when checking an invariant's bound.
+const INVARIANT_SLACK: f64 = 1e-9;
+
 impl Invariant {
     /// The weighted sum, or `None` when a term is missing or not numeric.
     pub fn value(&self, cfg: &Configuration) -> Option<f64> {
@@ -163,9 +166,16 @@ impl Invariant {
         let v = self.value(cfg).ok_or_else(|| {
             format!("invariant `{}` needs numeric values of {:?}", self.description, self.terms.keys())
         })?;
+        // A sum of decimals is not exact (0.4 + 0.8 > 1.2 in binary): a bound is met
+        // within rounding, or a configuration written at the bound would be refused.
+        let slack = |bound: f64| INVARIANT_SLACK * bound.abs().max(1.0);
         match (self.min, self.max) {
-            (Some(lo), _) if v < lo => Err(format!("violates invariant `{}`: {v:.4} < {lo}", self.description)),
-            (_, Some(hi)) if v > hi => Err(format!("violates invariant `{}`: {v:.4} > {hi}", self.description)),
+            (Some(lo), _) if v < lo - slack(lo) => {
+                Err(format!("violates invariant `{}`: {v:.4} < {lo}", self.description))
+            }
+            (_, Some(hi)) if v > hi + slack(hi) => {
+                Err(format!("violates invariant `{}`: {v:.4} > {hi}", self.description))
+            }
             _ => Ok(()),
         }
     }
@@ -395,6 +405,22 @@ mod tests {
             Configuration::from([("a".to_string(), crate::Value::Num(0.1)), ("b".to_string(), crate::Value::Num(0.1))]);
         let err = inv.check(&bad).unwrap_err();
         assert!(err.contains("heads carry weight") && err.contains("< 0.5"), "{err}");
+    }
+
+    #[test]
+    fn a_configuration_exactly_at_an_invariants_bound_meets_it_despite_rounding() {
+        let inv = Invariant {
+            description: "weights comparable".into(),
+            terms: BTreeMap::from([("a".to_string(), 1.0), ("b".to_string(), 1.0)]),
+            min: None,
+            max: Some(1.2),
+        };
+        let cfg = |a: f64, b: f64| {
+            Configuration::from([("a".to_string(), crate::Value::Num(a)), ("b".to_string(), crate::Value::Num(b))])
+        };
+        // 0.4 + 0.8 is 1.2000000000000002 in binary.
+        assert_eq!(inv.check(&cfg(0.4, 0.8)), Ok(()));
+        assert!(inv.check(&cfg(0.4, 0.8001)).is_err());
     }
 
     #[test]

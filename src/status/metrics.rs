@@ -55,8 +55,10 @@ pub fn render(s: &Snapshot) -> String {
     o.family("rectune_launches_total", "counter", "Experiment launches acknowledged by the platform.");
     o.sample("rectune_launches_total", &[("task", task)], s.counters.launches as f64);
     o.family("rectune_verdicts_total", "counter", "Critic decisions on candidates, by decision and reason class.");
-    for ((decision, reason), n) in &s.counters.verdicts {
-        o.sample("rectune_verdicts_total", &[("task", task), ("decision", decision), ("reason", reason)], *n as f64);
+    for (decision, reasons) in &s.counters.verdicts {
+        for (reason, n) in reasons {
+            o.sample("rectune_verdicts_total", &[("task", task), ("decision", decision), ("reason", reason)], *n as f64);
+        }
     }
     o.family("rectune_skill_patches_total", "counter", "Skill patches, by outcome (applied, duplicate, refused).");
     for (outcome, n) in &s.counters.skill_patches {

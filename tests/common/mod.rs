@@ -2,6 +2,8 @@
 //! directory, and polling for conditions instead of sleeping.
 #![allow(dead_code)]
 
+pub mod live;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -25,7 +25,8 @@ pub enum Reasoning {
 pub fn placeholders_of(agent: &str) -> &'static [&'static str] {
     match agent {
         "actor" => &["task", "space", "skill", "elites", "sensitivities", "results", "constraints", "n"],
-        "critic" => &["task", "space", "skill", "results", "constraints", "candidates"],
+        "critic" => &["task", "space", "skill", "results", "constraints", "candidates", "arms"],
+        "online" => &["task", "constraints", "arms"],
         "insight" => &["task", "skill", "elites", "sensitivities", "results", "constraints", "facts"],
         "skill" => &["task", "skill", "results", "patterns", "experiments", "constraints"],
         _ => &[],
@@ -119,9 +120,13 @@ impl<'de, S: serde::de::DeserializeOwned> Deserialize<'de> for WithReasoning<S> 
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
         let mut take = |key: &str| map.remove(key).filter(|v| !v.is_null());
-        let reasoning = take("reasoning").map(serde_json::from_value).transpose().map_err(D::Error::custom)?;
+        let reasoning = take("reasoning")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| D::Error::custom(format!("reasoning: {e}")))?;
         let llm = take("llm").map(serde_json::from_value).transpose().map_err(|e| D::Error::custom(format!("llm: {e}")))?;
-        let prompt = take("prompt").map(serde_json::from_value).transpose().map_err(D::Error::custom)?;
+        let prompt =
+            take("prompt").map(serde_json::from_value).transpose().map_err(|e| D::Error::custom(format!("prompt: {e}")))?;
         let settings = serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
         Ok(WithReasoning { settings, reasoning: reasoning.unwrap_or_default(), llm, prompt })
     }

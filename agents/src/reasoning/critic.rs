@@ -1,6 +1,8 @@
 //! The Critic's question to a model: a judgement with a reason for each candidate the
-//! built-in hard checks let through. The model can only reject more: a candidate the
-//! built-in review rejected is never shown to it, and its "accept" adds only a reason.
+//! built-in hard checks let through, all of them rather than only the first batch, so the
+//! model picks which ones fill the round's arms (in hybrid mode, the optimiser's or the
+//! model's). A candidate the built-in review rejected is never shown to it and stays
+//! rejected whatever the answer says.
 
 use super::context;
 use super::schema::{self, AnswerSchema, SchemaContext};
@@ -60,6 +62,7 @@ pub fn vars(msg: &Review, shown: &[&Candidate]) -> Vec<(&'static str, String)> {
         ("results", context::results(msg.insight.as_deref())),
         ("constraints", context::constraints(&msg.task)),
         ("candidates", candidates.join("\n")),
+        ("arms", msg.task.budget.arms_per_round.to_string()),
     ]
 }
 
@@ -86,22 +89,56 @@ pub fn validate(shown: &[&Candidate], a: &CriticAnswer) -> Result<(), Vec<String
     }
 }
 
-/// The built-in decisions with the model's rejections applied. Accepting is never the
-/// model's to do: a built-in rejection stands whatever the answer says.
-pub fn merge(builtin: Vec<Decision>, answer: &CriticAnswer) -> Vec<Decision> {
-    builtin
+/// The built-in decisions for a batch of `max_accept` arms: candidates that passed the
+/// hard checks beyond it are turned away, in proposal order.
+pub fn cap(decisions: Vec<Decision>, max_accept: usize) -> Vec<Decision> {
+    let mut seats = max_accept;
+    decisions
         .into_iter()
         .map(|mut d| {
-            let Some(j) = answer.decisions.iter().find(|j| j.candidate_id == d.candidate.id) else { return d };
-            if d.accepted && !j.accept {
+            if d.accepted && seats == 0 {
                 d.accepted = false;
-                d.reason = format!("rejected by the model: {} (built-in review: {})", j.reason.trim(), d.reason);
+                d.reason = batch_full(max_accept);
             } else if d.accepted {
-                d.reason = format!("{}; model: {}", d.reason, j.reason.trim());
+                seats -= 1;
             }
             d
         })
         .collect()
+}
+
+/// The batch after the model's judgement: a candidate runs when the hard checks passed it,
+/// the model accepted it and an arm is left, in proposal order. Accepting is never the
+/// model's alone: a built-in rejection stands whatever the answer says.
+pub fn merge(decisions: Vec<Decision>, answer: &CriticAnswer, max_accept: usize) -> Vec<Decision> {
+    let mut seats = max_accept;
+    decisions
+        .into_iter()
+        .map(|mut d| {
+            if !d.accepted {
+                return d;
+            }
+            // A validated answer judges every shown candidate; an unjudged one keeps the
+            // built-in acceptance but still needs a seat.
+            let judged = answer.decisions.iter().find(|j| j.candidate_id == d.candidate.id);
+            let (accept, why) = judged.map_or((true, "not judged"), |j| (j.accept, j.reason.trim()));
+            if !accept {
+                d.accepted = false;
+                d.reason = format!("rejected by the model: {why} (built-in review: {})", d.reason);
+            } else if seats == 0 {
+                d.accepted = false;
+                d.reason = format!("{}; the model accepted it too: {why}", batch_full(max_accept));
+            } else {
+                seats -= 1;
+                d.reason = format!("{}; model: {why}", d.reason);
+            }
+            d
+        })
+        .collect()
+}
+
+fn batch_full(max_accept: usize) -> String {
+    format!("batch is full ({max_accept} arms per round)")
 }
 
 #[cfg(test)]
@@ -135,14 +172,31 @@ mod tests {
         assert!(errors.iter().any(|e| e.contains("`r1-c2` is not judged")), "{errors:?}");
     }
 
+    fn decided(id: &str, accepted: bool) -> Decision {
+        Decision { candidate: cand(id), accepted, reason: "built-in".into() }
+    }
+
+    fn accepted(decisions: &[Decision]) -> Vec<bool> {
+        decisions.iter().map(|d| d.accepted).collect()
+    }
+
     #[test]
     fn the_model_can_reject_more_but_never_accept_what_the_hard_checks_rejected() {
-        let decided = |id: &str, accepted: bool| Decision { candidate: cand(id), accepted, reason: "built-in".into() };
         let builtin = vec![decided("a", true), decided("b", false), decided("c", true)];
         let answer = CriticAnswer { decisions: vec![judge("a", false), judge("b", true), judge("c", true)] };
-        let merged = merge(builtin, &answer);
-        assert_eq!(merged.iter().map(|d| d.accepted).collect::<Vec<_>>(), vec![false, false, true]);
+        let merged = merge(builtin, &answer, 2);
+        assert_eq!(accepted(&merged), vec![false, false, true]);
         assert!(merged[0].reason.starts_with("rejected by the model: because"), "{}", merged[0].reason);
         assert_eq!(merged[1].reason, "built-in");
+    }
+
+    #[test]
+    fn a_seat_the_model_refuses_goes_to_the_next_candidate_it_accepts() {
+        let builtin = vec![decided("a", true), decided("b", true), decided("c", true), decided("d", true)];
+        assert_eq!(accepted(&cap(builtin.clone(), 2)), vec![true, true, false, false]);
+        let answer = CriticAnswer { decisions: vec![judge("a", false), judge("b", true), judge("c", true), judge("d", true)] };
+        let merged = merge(builtin, &answer, 2);
+        assert_eq!(accepted(&merged), vec![false, true, true, false]);
+        assert!(merged[3].reason.starts_with("batch is full (2 arms per round)"), "{}", merged[3].reason);
     }
 }

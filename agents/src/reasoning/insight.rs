@@ -139,7 +139,7 @@ pub fn validate(facts: &[Fact], a: &InsightAnswer) -> Result<(), Vec<String>> {
 
 /// True when `text` holds a decimal number equal to the magnitude of one of `numbers` at
 /// the precision written ("2.1" quotes 2.13; a bare integer must match to 0.005).
-fn quotes_any(text: &str, numbers: &[f64]) -> bool {
+pub(crate) fn quotes_any(text: &str, numbers: &[f64]) -> bool {
     decimals_in(text).into_iter().any(|(x, places)| {
         let tolerance = if places == 0 { 0.005 } else { 0.5 * 10f64.powi(-(places as i32)) + 1e-9 };
         numbers.iter().any(|v| (x - v.abs()).abs() <= tolerance)

@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod critic;
 pub mod insight;
+pub mod online;
 pub mod prompt;
 pub mod schema;
 pub mod skill;
@@ -107,6 +108,11 @@ impl Reasoner {
         self.calls.snapshot()
     }
 
+    /// The live call counters (shared with the metered client), for the run's board.
+    pub fn calls(&self) -> Arc<CallStats> {
+        Arc::clone(&self.calls)
+    }
+
     /// The request for this agent's prompt filled with `vars`, asking for a `T`.
     pub fn request<T: AnswerSchema>(&self, vars: &[(&str, String)], ctx: &SchemaContext) -> LlmRequest {
         let (system, user) = self.prompt.render(vars);
@@ -181,7 +187,11 @@ where
         Err(LlmError::InvalidJson { reason, text }) => {
             Attempt::Invalid { answer: text, errors: vec![format!("the answer is not valid JSON: {reason}")] }
         }
-        Err(e @ LlmError::Truncated { .. }) => Attempt::Invalid { answer: String::new(), errors: vec![e.to_string()] },
+        // Said to the model, not the operator: it can only answer shorter.
+        Err(LlmError::Truncated { finish_reason }) => Attempt::Invalid {
+            answer: String::new(),
+            errors: vec![format!("the answer was cut off at the token limit ({finish_reason}): answer again with shorter texts")],
+        },
         Err(e) => Attempt::Fatal(format!("model call failed: {e}")),
     }
 }

@@ -8,9 +8,10 @@
 use std::path::Path;
 
 /// The embedded templates, by agent.
-pub const BUILTIN: [(&str, &str); 4] = [
+pub const BUILTIN: [(&str, &str); 5] = [
     ("actor", include_str!("../../prompts/actor.md")),
     ("critic", include_str!("../../prompts/critic.md")),
+    ("online", include_str!("../../prompts/online.md")),
     ("insight", include_str!("../../prompts/insight.md")),
     ("skill", include_str!("../../prompts/skill.md")),
 ];

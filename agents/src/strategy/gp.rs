@@ -289,6 +289,24 @@ pub fn expected_improvement(p: Posterior, best: f64) -> f64 {
     (p.mean - best) * norm_cdf(z) + p.sd * norm_pdf(z)
 }
 
+/// Expected *shipped* improvement over an incumbent: E[Δ · Φ(Δ/s − z)] for a gain
+/// Δ ~ N(`gain.mean`, `gain.sd`²), where Φ(Δ/s − z) is the probability that an
+/// experiment reading the difference with standard error `s` shows it at critical value
+/// `z`. An improvement the next experiment cannot show does not ship, so it is worth
+/// little; as `s` → 0 this is the expected improvement over the incumbent. Closed form
+/// by Stein's lemma, with k = (μ/s − z)/√(1 + σ²/s²):
+/// E[Δ Φ(·)] = μ Φ(k) + σ² φ(k) / (s √(1 + σ²/s²)). Floored at 0 (a gain with mass
+/// below 0 can read negative).
+pub fn expected_shipped_improvement(gain: Posterior, s: f64, z: f64) -> f64 {
+    if s <= 1e-12 {
+        return expected_improvement(gain, 0.0);
+    }
+    let (mu, var) = (gain.mean, gain.sd * gain.sd);
+    let root = (1.0 + var / (s * s)).sqrt();
+    let k = (mu / s - z) / root;
+    (mu * norm_cdf(k) + var * norm_pdf(k) / (s * root)).max(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +347,32 @@ mod tests {
         let ei = expected_improvement(Posterior { mean: 2.0, sd: 1.0 }, 1.0);
         assert!((ei - 1.083_315_470_9).abs() < 1e-8, "{ei}");
         assert_eq!(expected_improvement(Posterior { mean: 0.0, sd: 0.0 }, 1.0), 0.0);
+    }
+
+    #[test]
+    fn expected_shipped_improvement_matches_numerical_integration() {
+        // ∫ Δ Φ(Δ/s − z) N(Δ; μ, σ²) dΔ by the midpoint rule over μ ± 12σ.
+        let numeric = |mu: f64, sd: f64, s: f64, z: f64| {
+            let n = 200_000;
+            let (lo, hi) = (mu - 12.0 * sd, mu + 12.0 * sd);
+            let h = (hi - lo) / n as f64;
+            (0..n)
+                .map(|i| {
+                    let d = lo + (i as f64 + 0.5) * h;
+                    d * norm_cdf(d / s - z) * norm_pdf((d - mu) / sd) / sd * h
+                })
+                .sum::<f64>()
+        };
+        for (mu, sd, s, z) in [(0.5, 0.8, 0.3, 2.0), (1.5, 0.4, 0.5, 2.4), (-0.2, 1.0, 0.2, 1.96), (3.0, 2.0, 1.0, 2.5)] {
+            let closed = expected_shipped_improvement(Posterior { mean: mu, sd }, s, z);
+            let want = numeric(mu, sd, s, z).max(0.0);
+            assert!((closed - want).abs() < 1e-6, "μ {mu} σ {sd} s {s} z {z}: {closed} vs {want}");
+        }
+        // A read without noise: the plain expected improvement over the incumbent.
+        let p = Posterior { mean: 0.7, sd: 0.5 };
+        assert!((expected_shipped_improvement(p, 1e-9, 2.0) - expected_improvement(p, 0.0)).abs() < 1e-6);
+        // The same expected gain is worth less when the experiment is noisier.
+        assert!(expected_shipped_improvement(p, 0.5, 2.0) < expected_shipped_improvement(p, 0.1, 2.0));
     }
 
     #[test]

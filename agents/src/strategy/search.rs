@@ -7,13 +7,13 @@
 //! the boundary may be good, but it could never ship), and fills the batch greedily, each pick "believed" at its predicted
 //! mean so the next pick goes elsewhere (the Kriging believer).
 
-use super::gp::expected_improvement;
+use super::gp::{expected_improvement, expected_shipped_improvement, Sample};
 use super::surrogate::Surrogate;
 use crate::protocol::{Observation, Origin};
 use crate::stats::sample_normal as normal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use skillhub::{Configuration, Space, TaskSpec};
+use skillhub::{Configuration, EliteConfig, Space, TaskSpec};
 use std::collections::BTreeMap;
 
 /// What the search knows when it proposes.
@@ -29,6 +29,38 @@ pub struct SearchInput<'a> {
     pub seed: u64,
     /// Largest predicted guardrail-breach probability worth proposing (the Critic's).
     pub max_risk: f64,
+    /// The skill's elites: configurations that did well in earlier runs of the task,
+    /// possibly on another model version (see [`warm_prior`]).
+    pub elites: &'a [EliteConfig],
+}
+
+/// Standard deviation (%) given to an elite's remembered score, at least: the model or
+/// the traffic may have changed since it was measured, so it is a hint, not a read.
+const ELITE_NOISE_SD_PCT: f64 = 1.0;
+/// ... and at least this share of the remembered score itself.
+const ELITE_NOISE_SHARE: f64 = 0.5;
+
+/// The skill's elites as prior samples of the objective, their noise inflated so that
+/// one measurement of this run outweighs them; an elite this run has already measured
+/// is left out, its measurement speaks for it.
+pub fn warm_prior(space: &Space, elites: &[EliteConfig], observations: &[Observation]) -> Vec<Sample> {
+    let measured: Vec<Vec<f64>> = observations.iter().map(|o| space.to_unit(&o.config)).collect();
+    elites
+        .iter()
+        .filter(|e| space.check(&e.config).is_ok() && e.score_pct.is_finite())
+        .map(|e| (space.to_unit(&e.config), e.score_pct))
+        .filter(|(u, _)| measured.iter().all(|m| unit_distance(m, u) > SAME_POINT))
+        .map(|(x, y)| {
+            let sd = ELITE_NOISE_SD_PCT.max(ELITE_NOISE_SHARE * y.abs());
+            Sample { x, y, noise_var: sd * sd }
+        })
+        .collect()
+}
+
+/// Root-mean-square distance per dimension between two unit-cube points.
+fn unit_distance(a: &[f64], b: &[f64]) -> f64 {
+    let d2: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    (d2 / a.len().max(1) as f64).sqrt()
 }
 
 /// A proposed configuration with the numbers behind it.
@@ -78,13 +110,15 @@ pub fn trust_radius(observations: &[Observation]) -> f64 {
     (0.15 * 1.6f64.powi(rounds.len() as i32)).clamp(0.15, 0.5)
 }
 
-fn pool(input: &SearchInput, space: &Space, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
+fn pool(input: &SearchInput, space: &Space, prior: &[Sample], rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
     let b = bounds(space, input.region);
     let radius = trust_radius(input.observations);
     let mut centres = vec![space.to_unit(input.incumbent)];
     let mut best: Vec<&Observation> = input.observations.iter().filter(|o| o.safe).collect();
     best.sort_by(|a, z| z.score.estimate.total_cmp(&a.score.estimate));
     centres.extend(best.iter().take(3).map(|o| space.to_unit(&o.config)));
+    // The skill's elites not yet re-measured: the region it narrowed the search to.
+    centres.extend(prior.iter().map(|p| p.x.clone()));
     let mut out = Vec::with_capacity(POOL_UNIFORM + POOL_LOCAL);
     for i in 0..POOL_UNIFORM {
         let c = &centres[i % centres.len()];
@@ -129,7 +163,9 @@ fn describe_move(space: &Space, from: &Configuration, to: &Configuration) -> Str
 pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
     let space = input.task.space();
     let mut rng = ChaCha8Rng::seed_from_u64(input.seed);
-    let Some(mut model) = Surrogate::fit(input.task, input.observations, input.baseline_means, input.sensitivity)
+    let prior = warm_prior(&space, input.elites, input.observations);
+    let Some(mut model) =
+        Surrogate::fit_with_prior(input.task, input.observations, input.baseline_means, input.sensitivity, &prior)
     else {
         return super::random::suggest(input.task, input.n, input.seed);
     };
@@ -137,18 +173,24 @@ pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
     taken.push(space.to_unit(&space.baseline()));
     taken.push(space.to_unit(input.incumbent));
     let best = best_safe_mean(&model, &space, input);
-    let candidates: Vec<(Configuration, Vec<f64>)> =
-        pool(input, &space, &mut rng).iter().map(|u| snap(&space, u)).collect();
+    let bar = ShipBar::of(&model, &space, input);
+    let mut candidates: Vec<(Configuration, Vec<f64>)> =
+        pool(input, &space, &prior, &mut rng).iter().map(|u| snap(&space, u)).collect();
+    // The elites themselves, exactly: on a new model version the old winners are the
+    // first thing worth re-measuring.
+    candidates.extend(input.elites.iter().filter(|e| space.check(&e.config).is_ok()).map(|e| (e.config.clone(), space.to_unit(&e.config))));
     let mut out = Vec::new();
     while out.len() < input.n {
-        let Some((cfg, u, acq, pred)) = pick(&model, &candidates, &taken, best, input.max_risk) else { break };
+        let Some((cfg, u, acq, pred)) = pick(&model, &candidates, &taken, &bar, best, input.max_risk) else { break };
         let origin = if pred.score.mean > best { Origin::Optimizer } else { Origin::Exploration };
         let hypothesis = format!(
-            "surrogate predicts objective {:+.2}% ± {:.2} vs baseline (best so far {:+.2}%), P(guardrails hold) {:.2}, expected improvement {:.3}; moves {}",
+            "surrogate predicts objective {:+.2}% ± {:.2} vs baseline (incumbent {:+.2}%, best so far {:+.2}%), P(guardrails hold) {:.2}, {} {:.3}; moves {}",
             pred.score.mean,
             pred.score.sd,
+            bar.incumbent,
             best,
             pred.p_safe,
+            bar.describe(),
             acq,
             describe_move(&space, input.incumbent, &cfg)
         );
@@ -169,12 +211,56 @@ fn best_safe_mean(model: &Surrogate, space: &Space, input: &SearchInput) -> f64 
         .fold(0.0, f64::max)
 }
 
+/// Critical value of the ship rule's test against the control, roughly: two-sided 5%
+/// split over four treatments (Holm's first step).
+const SHIP_Z: f64 = 2.5;
+
+/// What the next experiment must show for a candidate to ship: beat the incumbent by a
+/// difference its reads can resolve.
+struct ShipBar {
+    /// The surrogate's mean at the incumbent, % vs the baseline.
+    incumbent: f64,
+    /// Standard error of one arm's read against the control, %; `None` before any read.
+    read_se: Option<f64>,
+}
+
+impl ShipBar {
+    fn of(model: &Surrogate, space: &Space, input: &SearchInput) -> ShipBar {
+        let incumbent = model.predict(&space.to_unit(input.incumbent)).score.mean;
+        let mut se: Vec<f64> = input.observations.iter().map(|o| o.score_se).filter(|s| s.is_finite() && *s > 0.0).collect();
+        se.sort_by(f64::total_cmp);
+        // The largest reads are the single ones (pooled reads are tighter): a new arm is read once.
+        ShipBar { incumbent, read_se: se.last().copied() }
+    }
+
+    /// The acquisition: the expected improvement over the incumbent that the next
+    /// experiment will show (expected shipped improvement), or plain expected improvement
+    /// over the best mean before anything has been read.
+    fn value(&self, p: super::gp::Posterior, best: f64) -> f64 {
+        match self.read_se {
+            Some(se) => {
+                let gain = super::gp::Posterior { mean: p.mean - self.incumbent, sd: p.sd };
+                expected_shipped_improvement(gain, se, SHIP_Z)
+            }
+            None => expected_improvement(p, best),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.read_se {
+            Some(se) => format!("expected improvement the next read (se {se:.2}) can show"),
+            None => "expected improvement".into(),
+        }
+    }
+}
+
 type Pick = (Configuration, Vec<f64>, f64, super::surrogate::Prediction);
 
 fn pick(
     model: &Surrogate,
     candidates: &[(Configuration, Vec<f64>)],
     taken: &[Vec<f64>],
+    bar: &ShipBar,
     best: f64,
     max_risk: f64,
 ) -> Option<Pick> {
@@ -191,7 +277,7 @@ fn pick(
         if 1.0 - pred.p_safe > max_risk {
             continue;
         }
-        let acq = expected_improvement(pred.score, best) * pred.p_provable;
+        let acq = bar.value(pred.score, best) * pred.p_provable;
         if best_pick.as_ref().is_none_or(|b| acq > b.2) {
             best_pick = Some((cfg.clone(), u.clone(), acq, pred));
         }

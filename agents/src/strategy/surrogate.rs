@@ -71,8 +71,10 @@ fn fit(
     obs: &[Observation],
     value: impl Fn(&Observation) -> Option<(f64, f64)>,
     relevance: &[f64],
+    prior: &[Sample],
 ) -> Option<(Gp, Vec<Sample>)> {
     let mut samples = vec![Sample { x: space.to_unit(&space.baseline()), y: 0.0, noise_var: BASELINE_NOISE }];
+    samples.extend(prior.iter().cloned());
     for o in obs {
         if let Some((y, se)) = value(o) {
             if y.is_finite() && se.is_finite() {
@@ -97,14 +99,27 @@ impl Surrogate {
         baseline_means: &BTreeMap<String, f64>,
         sensitivity: &BTreeMap<String, f64>,
     ) -> Option<Surrogate> {
+        Surrogate::fit_with_prior(task, obs, baseline_means, sensitivity, &[])
+    }
+
+    /// Like [`Surrogate::fit`], with `prior` samples of the objective (in unit
+    /// coordinates, e.g. a skill's elites from an earlier model version, their noise
+    /// inflated so that this run's measurements outweigh them) added to the score GP.
+    pub fn fit_with_prior(
+        task: &TaskSpec,
+        obs: &[Observation],
+        baseline_means: &BTreeMap<String, f64>,
+        sensitivity: &BTreeMap<String, f64>,
+        prior: &[Sample],
+    ) -> Option<Surrogate> {
         let space = task.space();
         let rel = relevance(&space, sensitivity);
-        let (score, samples) = fit(&space, obs, |o| Some((o.score.estimate, o.score_se)), &rel)?;
+        let (score, samples) = fit(&space, obs, |o| Some((o.score.estimate, o.score_se)), &rel, prior)?;
         let mut guards = Vec::new();
         for g in &task.guardrails {
             let Some(threshold_pct) = threshold_pct(g, baseline_means) else { continue };
             let metric = g.metric.clone();
-            let Some((gp, _)) = fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim()))
+            let Some((gp, _)) = fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim()), &[])
             else {
                 continue;
             };

@@ -6,7 +6,8 @@
 //! loopback port, waits until it is healthy and kills it when dropped. A missing install is
 //! a test failure naming the command to run, never a silent skip.
 //!
-//! Include it with `#[path = "support/local_llm.rs"] mod local_llm;`.
+//! Include it with `#[path = "support/local_llm.rs"] mod local_llm;` (from the workspace
+//! root's tests: `#[path = "../agents/tests/support/local_llm.rs"]`).
 
 #![allow(dead_code)]
 
@@ -20,7 +21,6 @@ use std::time::{Duration, Instant};
 /// The model name the server answers to (`--alias`).
 pub const MODEL: &str = "smollm2";
 
-const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 const INSTALL_HINT: &str = "run `make llm-install` (or `scripts/local-llm.sh install`) first";
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const POLL_EVERY: Duration = Duration::from_millis(100);
@@ -28,6 +28,16 @@ const POLL_EVERY: Duration = Duration::from_millis(100);
 /// another process took the port between our probe and its bind.
 const START_TRIES: usize = 3;
 const LOG_TAIL_LINES: usize = 30;
+
+/// The repository root, for tests of the `agents` crate and of the root crate alike.
+fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if manifest.join("scripts/local-llm.sh").is_file() {
+        manifest.to_path_buf()
+    } else {
+        manifest.join("..")
+    }
+}
 
 /// Where `scripts/local-llm.sh` keeps the server binary and the model.
 #[derive(Debug, Clone)]
@@ -40,11 +50,12 @@ impl Install {
     /// Asks `scripts/local-llm.sh paths` (which honours `RECTUNE_LLM_HOME`) and checks that
     /// both files are there; panics with the command to run when they are not.
     pub fn locate() -> Install {
-        let script = Path::new(REPO_ROOT).join("scripts/local-llm.sh");
+        let root = repo_root();
+        let script = root.join("scripts/local-llm.sh");
         let out = Command::new("bash")
             .arg(&script)
             .arg("paths")
-            .current_dir(REPO_ROOT)
+            .current_dir(&root)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
