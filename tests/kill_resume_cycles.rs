@@ -31,7 +31,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CYCLES: usize = 30;
-const ROUNDS: &str = "14";
+/// Long enough that thirty kills cannot reach the end: a cycle advances the run by at
+/// most about one round (every anchor is the first such moment after the restart).
+const ROUNDS: &str = "32";
 const SEED: &str = "5";
 const TASK: &str = "rank-fusion";
 /// The longest a cycle waits for its anchor; a run that neither logs it nor ends is stuck.
@@ -217,17 +219,13 @@ fn thirty_random_kills_launch_nothing_twice_and_lose_no_result() {
     for (i, (at, state)) in kills.iter().enumerate() {
         eprintln!("  kill {i:>2}: at {at:<30} -> {state}");
     }
-    assert!(kills.len() >= CYCLES * 2 / 3, "seed {seed}: only {} of {CYCLES} runs were killed mid-way", kills.len());
+    assert_eq!(kills.len(), CYCLES, "seed {seed}: {finished_alone} runs ended before their kill");
     assert!(
         by_step.contains_key("launched") || by_step.contains_key("result"),
         "seed {seed}: no kill landed while an experiment was in flight: {by_step:?}"
     );
     assert!(by_step.len() >= 4, "seed {seed}: the kills hit too few steps: {by_step:?}");
-    let rounds: u32 = ROUNDS.parse().expect("rounds");
-    assert!(
-        rounds_hit.last().is_some_and(|r| *r > rounds / 2),
-        "seed {seed}: the kills stayed in the first half of the run: rounds {rounds_hit:?}"
-    );
+    assert!(rounds_hit.len() >= 8, "seed {seed}: the kills stayed in a few rounds: {rounds_hit:?}");
 
     // The server's record: one launch per experiment, repeats idempotent, no conflict.
     let events = LaunchLog::read(&launches).expect("the server's launch record");

@@ -116,6 +116,12 @@ impl<S> std::ops::Deref for WithReasoning<S> {
     }
 }
 
+impl<S> std::ops::DerefMut for WithReasoning<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.settings
+    }
+}
+
 impl<'de, S: serde::de::DeserializeOwned> Deserialize<'de> for WithReasoning<S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;

@@ -82,6 +82,12 @@ pub fn validate(shown: &[&Candidate], a: &CriticAnswer) -> Result<(), Vec<String
         }
     }
     errors.extend(asked.difference(&seen).map(|id| format!("decisions: candidate `{id}` is not judged")));
+    // The hard checks and the surrogate's risk test already passed these candidates; a
+    // round with no arm measures nothing, so the model chooses among them rather than
+    // vetoing the round (a model that will not choose leaves the step to the built-in).
+    if !a.decisions.is_empty() && a.decisions.iter().all(|j| !j.accept) {
+        errors.push("decisions: accept at least one candidate: all of them passed the safety checks".into());
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -170,6 +176,16 @@ mod tests {
             .unwrap_err();
         assert!(errors.iter().any(|e| e.contains("`r9` is not one of")), "{errors:?}");
         assert!(errors.iter().any(|e| e.contains("`r1-c2` is not judged")), "{errors:?}");
+    }
+
+    #[test]
+    fn a_model_that_rejects_every_safe_candidate_is_asked_to_choose() {
+        let (a, b) = (cand("r1-c1"), cand("r1-c2"));
+        let none = CriticAnswer { decisions: vec![judge("r1-c1", false), judge("r1-c2", false)] };
+        let errors = validate(&[&a, &b], &none).unwrap_err();
+        assert!(errors.iter().any(|e| e.contains("accept at least one candidate")), "{errors:?}");
+        let one = CriticAnswer { decisions: vec![judge("r1-c1", false), judge("r1-c2", true)] };
+        assert_eq!(validate(&[&a, &b], &one), Ok(()));
     }
 
     fn decided(id: &str, accepted: bool) -> Decision {

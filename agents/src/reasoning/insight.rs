@@ -51,7 +51,9 @@ pub struct Fact {
     pub numbers: Vec<f64>,
 }
 
-/// The facts of an Insight worth explaining: patterns first, then the elites.
+/// The facts of an Insight worth explaining: patterns first, then the elites, then the
+/// latest measured configurations that are not elites (a loss is worth explaining too:
+/// before anything beats the baseline there are no elites, only such measurements).
 pub fn facts(i: &Insight) -> Vec<Fact> {
     let patterns = i.patterns.iter().map(|p| Fact {
         id: format!("pattern:{}->{}", p.parameter, p.metric),
@@ -81,7 +83,25 @@ pub fn facts(i: &Insight) -> Vec<Fact> {
             numbers: vec![s.estimate, s.low, s.high],
         }
     });
-    patterns.chain(elites).take(MAX_FACTS).collect()
+    let is_elite = |id: &str| i.elites.iter().any(|e| e.candidate_id == id);
+    let measured = i.observations.iter().rev().filter(|o| !is_elite(&o.candidate_id)).map(|o| {
+        let s = o.score;
+        let safe = if o.safe { "no guardrail breached" } else { "a guardrail breached" };
+        Fact {
+            id: format!("measured:{}", o.candidate_id),
+            text: format!(
+                "{} (round {}) scores {:+.2}% [{:+.2}, {:+.2}] on the objective against the baseline, {safe} ({}).",
+                o.candidate_id,
+                o.round,
+                s.estimate,
+                s.low,
+                s.high,
+                o.experiments.join(", ")
+            ),
+            numbers: vec![s.estimate, s.low, s.high],
+        }
+    });
+    patterns.chain(elites).chain(measured).take(MAX_FACTS).collect()
 }
 
 /// The built-in notes: each fact in its own words.

@@ -7,7 +7,8 @@
 
 use super::search::SAME_POINT;
 use super::surrogate::Surrogate;
-use crate::protocol::{Candidate, Decision, Insight};
+use crate::journal::{Journal, JournalError, Step};
+use crate::protocol::{Candidate, Decision, Insight, Verdict};
 use skillhub::{Configuration, Space, TaskSpec};
 
 pub struct CritiqueInput<'a> {
@@ -102,6 +103,35 @@ fn judge(
         return Err(format!("batch is full ({} arms per round)", input.max_accept));
     }
     Ok(format!("valid, not a repeat, {risk_note}"))
+}
+
+/// One launched candidate and the guardrail-breach probability the surrogate predicted
+/// for it when the Critic accepted it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchedRisk {
+    pub round: u32,
+    pub candidate: String,
+    pub risk: f64,
+}
+
+/// Audit of a run from its journal: refits the surrogate the Critic used for every round
+/// (on the latest Insight before it) and predicts the breach risk of every candidate
+/// that was accepted and launched. Rounds before any measurement have no prediction and
+/// are left out.
+pub fn launched_risks(journal: &Journal, task: &TaskSpec) -> Result<Vec<LaunchedRisk>, JournalError> {
+    let space = task.space();
+    let insights = journal.all::<Insight>(&task.id, Step::Insight)?;
+    let mut out = Vec::new();
+    for (round, verdict) in journal.all::<Verdict>(&task.id, Step::Verdict)? {
+        // The Critic saw the latest Insight before the round (a skipped round has none).
+        let Some((_, i)) = insights.iter().rev().find(|(r, _)| *r < round) else { continue };
+        let Some(model) = Surrogate::fit(task, &i.observations, &i.baseline_means, &i.sensitivity) else { continue };
+        for c in verdict.accepted() {
+            let risk = 1.0 - model.predict(&space.to_unit(&c.config)).p_safe;
+            out.push(LaunchedRisk { round, candidate: c.id.clone(), risk });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -180,6 +180,11 @@ pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
     // first thing worth re-measuring.
     candidates.extend(input.elites.iter().filter(|e| space.check(&e.config).is_ok()).map(|e| (e.config.clone(), space.to_unit(&e.config))));
     let mut out = Vec::new();
+    if let Some((suggestion, u, mean)) = remeasure_best_elite(&model, &space, input) {
+        model.believe(&u, mean);
+        taken.push(u);
+        out.push(suggestion);
+    }
     while out.len() < input.n {
         let Some((cfg, u, acq, pred)) = pick(&model, &candidates, &taken, &bar, best, input.max_risk) else { break };
         let origin = if pred.score.mean > best { Origin::Optimizer } else { Origin::Exploration };
@@ -199,6 +204,32 @@ pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
         out.push(Suggestion { config: cfg, origin, hypothesis });
     }
     out
+}
+
+/// On the first round of a run with a skill, the skill's best elite itself: on a new
+/// model version the old winner is the most informative arm to read first (it says at
+/// once how much of the old optimum carried over), and the surrogate's risk test still
+/// applies to it.
+fn remeasure_best_elite(model: &Surrogate, space: &Space, input: &SearchInput) -> Option<(Suggestion, Vec<f64>, f64)> {
+    if !input.observations.is_empty() || input.n == 0 {
+        return None;
+    }
+    let best = input
+        .elites
+        .iter()
+        .filter(|e| space.check(&e.config).is_ok() && e.score_pct.is_finite())
+        .max_by(|a, b| a.score_pct.total_cmp(&b.score_pct))?;
+    let u = space.to_unit(&best.config);
+    let pred = model.predict(&u);
+    if 1.0 - pred.p_safe > input.max_risk {
+        return None;
+    }
+    let hypothesis = format!(
+        "re-measures the skill's best elite (scored {:+.2}% in {} on an earlier run); surrogate predicts {:+.2}% ± {:.2}, P(guardrails hold) {:.2}",
+        best.score_pct, best.experiment_id, pred.score.mean, pred.score.sd, pred.p_safe
+    );
+    let suggestion = Suggestion { config: best.config.clone(), origin: Origin::Optimizer, hypothesis };
+    Some((suggestion, u, pred.score.mean))
 }
 
 fn best_safe_mean(model: &Surrogate, space: &Space, input: &SearchInput) -> f64 {

@@ -8,4 +8,5 @@ mod evidence_or_no_rule;
 mod hybrid_critic_picks;
 mod injection_is_data;
 mod repair_then_fallback;
+mod request_snapshots;
 mod support;

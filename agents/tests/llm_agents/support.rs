@@ -231,3 +231,21 @@ pub fn experiment(round_no: u32, arms: Vec<ArmResult>) -> ExperimentResult {
         notes: Vec::new(),
     }
 }
+
+const SNAPSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/llm_agents/snapshots");
+const UPDATE: &str = "RECTUNE_UPDATE_SNAPSHOTS";
+
+/// `body` equals the snapshot `name` (pretty JSON under tests/llm_agents/snapshots/).
+/// With `RECTUNE_UPDATE_SNAPSHOTS=1` the snapshot is written instead; review the diff.
+pub fn assert_snapshot(name: &str, body: &Json) {
+    let file = std::path::Path::new(SNAPSHOTS).join(format!("{name}.json"));
+    let shown = serde_json::to_string_pretty(body).expect("a JSON value prints") + "\n";
+    if std::env::var(UPDATE).is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(SNAPSHOTS).expect("snapshot directory");
+        std::fs::write(&file, &shown).expect("snapshot written");
+        return;
+    }
+    let stored = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with {UPDATE}=1 to write it", file.display()));
+    assert!(stored == shown, "{name}: the request changed; if on purpose, run with {UPDATE}=1 and review the diff.\nnow:\n{shown}");
+}
