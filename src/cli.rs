@@ -104,7 +104,7 @@ pub struct LogsArgs {
     /// Keep printing lines as the run appends them, until interrupted.
     #[arg(long, short)]
     pub follow: bool,
-    /// Only this agent's lines: actor, critic, online, insight or skill.
+    /// Only this agent's lines: actor, critic, online, insight, skill (or cost, when on).
     #[arg(long)]
     pub agent: Option<String>,
     /// Only this task's lines, e.g. rank-fusion.

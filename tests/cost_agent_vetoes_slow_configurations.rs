@@ -28,8 +28,12 @@ enum Cost {
 
 fn run_with(dir: &Path, db: &str, summary: &str, cost: Cost, env: &[(&str, &str)]) -> serde_json::Value {
     let mut c = rectune(dir);
-    c.args(["run", "--task", "task.toml", "--rounds", "4", "--seed", "3", "--quiet"])
-        .args(["--db", db, "--json-summary", summary]);
+    c.args(["run", "--task", "task.toml", "--rounds", "4", "--seed", "3", "--quiet"]).args([
+        "--db",
+        db,
+        "--json-summary",
+        summary,
+    ]);
     match cost {
         Cost::Off => {}
         Cost::ConfigFile => {

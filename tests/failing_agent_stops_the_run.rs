@@ -56,6 +56,10 @@ fn an_agent_that_keeps_failing_stops_the_run_and_the_next_run_resumes() {
     let db = sled::open(dir.path().join("db")).unwrap();
     let journal = Journal::open(&db).unwrap();
     let kept = journal.get::<Proposal>("rank-fusion", 2, Step::Proposal).unwrap().unwrap();
-    assert_eq!(serde_json::to_value(&kept).unwrap(), serde_json::to_value(&proposal).unwrap(), "round 2 was re-proposed");
+    assert_eq!(
+        serde_json::to_value(&kept).unwrap(),
+        serde_json::to_value(&proposal).unwrap(),
+        "round 2 was re-proposed"
+    );
     assert!(journal.get::<Verdict>("rank-fusion", 2, Step::Verdict).unwrap().is_some());
 }

@@ -22,8 +22,12 @@ const AGENTS: [&str; 5] = ["actor", "critic", "online", "insight", "skill"];
 /// when `None`), `retries` retries per call, one second per attempt.
 async fn run(dir: &Path, db: &str, summary: &str, llm_url: Option<&str>, retries: u32) -> serde_json::Value {
     let mut c = rectune(dir);
-    c.args(["run", "--task", "task.toml", "--rounds", ROUNDS, "--seed", SEED, "--quiet"])
-        .args(["--db", db, "--json-summary", summary]);
+    c.args(["run", "--task", "task.toml", "--rounds", ROUNDS, "--seed", SEED, "--quiet"]).args([
+        "--db",
+        db,
+        "--json-summary",
+        summary,
+    ]);
     if let Some(url) = llm_url {
         c.arg("--config")
             .arg(repo_file("config/llm-local.toml"))

@@ -54,7 +54,8 @@ fn a_run_waits_for_approval_and_a_rejected_experiment_never_launches() {
     assert!(!no_reason.status.success() && stderr(&no_reason).contains("reason"), "{}", stderr(&no_reason));
     let unknown = decide(dir.path(), "approve", "rank-fusion-r7", &["--by", "ann"]);
     assert!(!unknown.status.success() && stderr(&unknown).contains("rank-fusion-r1"), "{}", stderr(&unknown));
-    let rejected = decide(dir.path(), "reject", "rank-fusion-r1", &["--by", "ann", "--reason", "too close to the holiday freeze"]);
+    let rejected =
+        decide(dir.path(), "reject", "rank-fusion-r1", &["--by", "ann", "--reason", "too close to the holiday freeze"]);
     assert!(rejected.status.success(), "{}", stderr(&rejected));
     assert!(stdout(&rejected).contains("will not be launched"), "{}", stdout(&rejected));
 
@@ -78,7 +79,10 @@ fn a_run_waits_for_approval_and_a_rejected_experiment_never_launches() {
     let db = sled::open(dir.path().join("db")).unwrap();
     let journal = Journal::open(&db).unwrap();
     let d1: ApprovalDecision = journal.get("rank-fusion", 1, Step::Approval).unwrap().expect("round 1's decision");
-    assert_eq!((d1.approved, d1.by.as_str(), d1.reason.as_deref()), (false, "ann", Some("too close to the holiday freeze")));
+    assert_eq!(
+        (d1.approved, d1.by.as_str(), d1.reason.as_deref()),
+        (false, "ann", Some("too close to the holiday freeze"))
+    );
     let d2: ApprovalDecision = journal.get("rank-fusion", 2, Step::Approval).unwrap().expect("round 2's decision");
     assert_eq!((d2.approved, d2.by.as_str(), d2.reason.as_deref()), (true, "bob", Some("looks safe")));
     assert!(journal.get::<LaunchRecord>("rank-fusion", 1, Step::Launch).unwrap().is_some(), "round 1 was prepared");

@@ -18,8 +18,12 @@ const SEED: &str = "13";
 
 fn run(dir: &Path, db: &str, summary: &str) -> Command {
     let mut c = rectune(dir);
-    c.args(["run", "--task", "task.toml", "--rounds", ROUNDS, "--seed", SEED, "--quiet"])
-        .args(["--db", db, "--json-summary", summary]);
+    c.args(["run", "--task", "task.toml", "--rounds", ROUNDS, "--seed", SEED, "--quiet"]).args([
+        "--db",
+        db,
+        "--json-summary",
+        summary,
+    ]);
     c
 }
 

@@ -41,7 +41,10 @@ fn journal_of(dir: &Path) -> (sled::Db, Journal) {
 }
 
 fn resume(dir: &Path, url: &str) {
-    let out = rectune(dir).args(["run", "--rounds", "2", "--seed", "6", "--quiet", "--db", "db", "--platform", url]).output().unwrap();
+    let out = rectune(dir)
+        .args(["run", "--rounds", "2", "--seed", "6", "--quiet", "--db", "db", "--platform", url])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -66,7 +69,11 @@ fn sigterm_lets_the_experiment_finish_and_the_next_run_goes_on_from_there() {
 
     resume(dir.path(), &server.url);
     let events = launches(&record);
-    assert_eq!(launched(&events, LaunchOutcome::Launched), ["rank-fusion/round-1", "rank-fusion/round-2"], "{events:?}");
+    assert_eq!(
+        launched(&events, LaunchOutcome::Launched),
+        ["rank-fusion/round-1", "rank-fusion/round-2"],
+        "{events:?}"
+    );
     assert!(launched(&events, LaunchOutcome::Repeated).is_empty(), "a finished experiment was re-sent: {events:?}");
     let (_db, journal) = journal_of(dir.path());
     assert_eq!(journal.all::<ExperimentResult>("rank-fusion", Step::Result).unwrap().len(), 2);
@@ -82,7 +89,8 @@ fn a_second_sigint_parks_the_experiment_and_the_next_run_reads_the_same_one() {
     run.signal("INT");
     // Signals sent back to back may arrive as one: send the second once the first is seen.
     let log = dir.path().join("log.jsonl");
-    let seen = wait_for(WAIT, || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("letting the current step finish")));
+    let seen =
+        wait_for(WAIT, || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("letting the current step finish")));
     assert!(seen, "the first SIGINT was not acknowledged: {}", run.stderr());
     run.signal("INT");
     let status = run.wait_exit(Duration::from_secs(30));
@@ -90,15 +98,26 @@ fn a_second_sigint_parks_the_experiment_and_the_next_run_reads_the_same_one() {
     assert!(run.stdout().contains("interrupted by SIGINT"), "{}", run.stdout());
     {
         let (_db, journal) = journal_of(dir.path());
-        assert!(journal.get::<String>("rank-fusion", 1, Step::Launched).unwrap().is_some(), "the launch was not journaled");
+        assert!(
+            journal.get::<String>("rank-fusion", 1, Step::Launched).unwrap().is_some(),
+            "the launch was not journaled"
+        );
         let r1: Option<ExperimentResult> = journal.get("rank-fusion", 1, Step::Result).unwrap();
         assert!(r1.is_none(), "the experiment was not parked but waited for");
     }
 
     resume(dir.path(), &server.url);
     let events = launches(&record);
-    assert_eq!(launched(&events, LaunchOutcome::Launched), ["rank-fusion/round-1", "rank-fusion/round-2"], "{events:?}");
-    assert_eq!(launched(&events, LaunchOutcome::Repeated), ["rank-fusion/round-1"], "the parked launch is re-sent once, same key");
+    assert_eq!(
+        launched(&events, LaunchOutcome::Launched),
+        ["rank-fusion/round-1", "rank-fusion/round-2"],
+        "{events:?}"
+    );
+    assert_eq!(
+        launched(&events, LaunchOutcome::Repeated),
+        ["rank-fusion/round-1"],
+        "the parked launch is re-sent once, same key"
+    );
     let (_db, journal) = journal_of(dir.path());
     assert_eq!(journal.all::<ExperimentResult>("rank-fusion", Step::Result).unwrap().len(), 2);
 }

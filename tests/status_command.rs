@@ -29,8 +29,13 @@ fn status_cmd(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> st
 #[test]
 fn status_shows_every_agent_and_metrics_parse_as_prometheus_text() {
     let dir = tempfile::tempdir().unwrap();
-    let manual = [("RECTUNE__AGENTS__ONLINE__APPROVAL", "manual")];
-    let mut run = LiveRun::start(dir.path(), "db", &["--rounds", "3", "--seed", "5"], &manual);
+    // The Critic crashes once in round 1, so the view has a restart and an error to show.
+    let env = [
+        ("RECTUNE__AGENTS__ONLINE__APPROVAL", "manual"),
+        ("RECTUNE__CHAOS__AGENT", "critic"),
+        ("RECTUNE__CHAOS__ROUND", "1"),
+    ];
+    let mut run = LiveRun::start(dir.path(), "db", &["--rounds", "3", "--seed", "5"], &env);
     let addr = run.status_addr(WAIT);
     assert_eq!(http(&addr, "GET", "/healthz", None).unwrap().0, 200);
 
@@ -46,18 +51,24 @@ fn status_shows_every_agent_and_metrics_parse_as_prometheus_text() {
     let text = stdout(&out);
     assert!(text.contains("(task rank-fusion): running, round 2 of 3"), "{text}");
     assert!(text.contains("incumbent:"), "{text}");
-    let state_of = |agent: &str| {
+    // Columns: agent, state, mailbox, in-flight, handled, errors, restarts, work.
+    let column = |agent: &str, n: usize| {
         text.lines()
             .find(|l| l.split_whitespace().next() == Some(agent))
-            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|l| l.split_whitespace().nth(n))
             .unwrap_or_else(|| panic!("no line for {agent}: {text}"))
             .to_string()
     };
     for agent in AGENTS {
-        assert!(["idle", "busy"].contains(&state_of(agent).as_str()), "{agent}: {text}");
+        assert!(["idle", "busy"].contains(&column(agent, 1).as_str()), "{agent}: {text}");
+        let restarts = if agent == "critic" { "1" } else { "0" };
+        assert_eq!(column(agent, 6), restarts, "{agent}'s restarts: {text}");
     }
-    assert_eq!(state_of("online"), "busy", "{text}");
+    assert_eq!(column("online", 1), "busy", "{text}");
+    // The experiment waiting for a person is the Online agent's one message in flight.
+    assert_eq!((column("online", 2), column("online", 3)), ("0".into(), "1".into()), "{text}");
     assert!(text.contains("RunExperiment round 2 (awaiting approval rank-fusion-r2"), "{text}");
+    assert!(text.contains("last error: critic crashed while handling Review"), "{text}");
     assert!(text.contains("rectune approve rank-fusion-r2"), "{text}");
 
     // The same through --addr, as JSON.
@@ -66,6 +77,9 @@ fn status_shows_every_agent_and_metrics_parse_as_prometheus_text() {
     let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let names: Vec<&str> = json["agents"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(names, AGENTS);
+    let critic = &json["agents"][1];
+    assert_eq!((critic["restarts"].as_u64(), critic["errors"].as_u64()), (Some(1), Some(1)), "{critic:#}");
+    assert!(critic["last_error"].as_str().is_some_and(|e| e.contains("crashed")), "{critic:#}");
     assert_eq!((json["run"]["round"].as_u64(), json["run"]["budget_rounds"].as_u64()), (Some(2), Some(3)));
     assert!(json["run"]["incumbent"]["config"].is_object(), "{:#}", json["run"]);
 
@@ -143,6 +157,9 @@ fn check_metrics(f: &Families, status: &Value) {
         assert_eq!(on.len(), 1, "{agent} is in {on:?}");
     }
     assert_eq!(value(f, "rectune_agent_state", &[("agent", "online"), ("state", "busy")]), 1.0);
+    assert_eq!(value(f, "rectune_agent_restarts_total", &[("agent", "critic")]), 1.0);
+    assert_eq!(sum(f, "rectune_agent_restarts_total"), 1.0);
+    assert!(value(f, "rectune_step_retries_total", &[]) >= 1.0, "the crashed step was not retried");
     assert!(value(f, "rectune_agent_messages_total", &[("agent", "actor")]) >= 2.0);
 }
 
@@ -174,8 +191,11 @@ fn a_bearer_token_guards_the_endpoint_and_never_reaches_the_logs() {
     assert!(!no_var.status.success() && stderr(&no_var).contains("RECTUNE_TEST_STATUS_TOKEN"), "{}", stderr(&no_var));
     let bad = status_cmd(dir.path(), &["--db", "db"], &[env[1], ("RECTUNE_TEST_STATUS_TOKEN", "wrong")]);
     assert!(!bad.status.success() && stderr(&bad).contains("401"), "{}", stderr(&bad));
-    let approve =
-        rectune(dir.path()).args(["approve", "rank-fusion-r1", "--db", "db", "--by", "ops"]).envs(env[1..].iter().copied()).output().unwrap();
+    let approve = rectune(dir.path())
+        .args(["approve", "rank-fusion-r1", "--db", "db", "--by", "ops"])
+        .envs(env[1..].iter().copied())
+        .output()
+        .unwrap();
     assert!(approve.status.success(), "{}", stderr(&approve));
     let status = run.wait_exit(WAIT);
     assert!(status.success(), "{}", run.stderr());
@@ -185,6 +205,67 @@ fn a_bearer_token_guards_the_endpoint_and_never_reaches_the_logs() {
     for (what, text) in [("log stream", log), ("stdout", run.stdout()), ("stderr", run.stderr())] {
         assert!(!text.contains(TOKEN), "the token appears in the {what}");
     }
+}
+
+/// Every agent thinks with a mock model that answers in the wire format with token usage
+/// but in the wrong shape: each question costs calls and tokens and falls back to the
+/// built-in strategy. While round 1 waits for approval, /metrics and `rectune status`
+/// show the Actor's and the Critic's calls and tokens.
+#[actix::test]
+async fn model_calls_and_tokens_show_while_the_run_goes() {
+    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let answer = serde_json::json!({
+        "choices": [{"message": {"role": "assistant", "content": "{\"unexpected\": true}"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5}
+    });
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_json(answer)).mount(&server).await;
+    let url = server.uri();
+    // The live run blocks this thread while it is watched; the mock answers from its own.
+    actix_rt::task::spawn_blocking(move || watch_model_usage(&url)).await.expect("join");
+}
+
+fn watch_model_usage(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = repo_file("config/llm-local.toml").display().to_string();
+    let env = [
+        ("RECTUNE__AGENTS__ONLINE__APPROVAL", "manual"),
+        ("RECTUNE__LLM__BASE_URL", url),
+        ("RECTUNE__LLM__TIMEOUT_S", "5"),
+        ("RECTUNE__LLM__MAX_RETRIES", "0"),
+    ];
+    let mut run = LiveRun::start(dir.path(), "db", &["--rounds", "1", "--config", &config], &env);
+    let addr = run.status_addr(WAIT);
+    run.wait_status(&addr, None, WAIT, |s| pending(s) == ["rank-fusion-r1"]);
+
+    let (code, body) = http(&addr, "GET", "/metrics", None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let f = parse_prometheus(&body);
+    for agent in ["actor", "critic"] {
+        let calls = value(&f, "rectune_llm_calls_total", &[("agent", agent)]);
+        assert!(calls >= 1.0, "{agent} made no model call: {body}");
+        assert_eq!(
+            value(&f, "rectune_llm_tokens_total", &[("agent", agent), ("kind", "prompt")]),
+            10.0 * calls,
+            "{agent}"
+        );
+        assert_eq!(
+            value(&f, "rectune_llm_tokens_total", &[("agent", agent), ("kind", "completion")]),
+            5.0 * calls,
+            "{agent}"
+        );
+    }
+    let out = status_cmd(dir.path(), &["--db", "db"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l.contains("llm: ") && l.contains("prompt + ") && l.contains("completion tokens")),
+        "{text}"
+    );
+
+    run.signal("TERM");
+    let status = run.wait_exit(WAIT);
+    assert!(status.success(), "exit {status:?}: {}", run.stderr());
 }
 
 // --- a strict reader of the Prometheus text exposition format (0.0.4) ---

@@ -201,7 +201,7 @@ pub async fn wait(
 impl Board {
     /// Marks a pending approval as being decided, so exactly one decision is made.
     pub(crate) fn begin_decision(&self, id: &str) -> Result<ApprovalRequest, ApprovalError> {
-        let mut approvals = lock(&self.approvals_map());
+        let mut approvals = lock(self.approvals_map());
         let pending = approvals.keys().cloned().collect::<Vec<_>>().join(", ");
         match approvals.get_mut(id) {
             None => Err(ApprovalError::NotPending {

@@ -291,10 +291,7 @@ impl Board {
 
     /// Registers an experiment waiting for a decision (replacing an earlier wait for the
     /// same id, e.g. by an agent since restarted) and returns where the decision arrives.
-    pub fn await_approval(
-        &self,
-        request: ApprovalRequest,
-    ) -> futures::channel::oneshot::Receiver<ApprovalDecision> {
+    pub fn await_approval(&self, request: ApprovalRequest) -> futures::channel::oneshot::Receiver<ApprovalDecision> {
         let (tx, rx) = futures::channel::oneshot::channel();
         let mut approvals = lock(&self.0.approvals);
         let entry = approvals.entry(request.id.clone()).or_insert(Pending { request, deciding: false, waiter: None });
@@ -384,11 +381,7 @@ impl Board {
 /// measured`.
 pub fn reason_class(reason: &str) -> String {
     let head = reason.split(['(', ':']).next().unwrap_or_default();
-    let words: Vec<&str> = head
-        .split_whitespace()
-        .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
-        .take(6)
-        .collect();
+    let words: Vec<&str> = head.split_whitespace().filter(|w| !w.chars().any(|c| c.is_ascii_digit())).take(6).collect();
     let class = words.join(" ").to_lowercase();
     if class.is_empty() {
         "other".into()
@@ -438,10 +431,32 @@ mod tests {
 
     #[test]
     fn reason_classes_drop_ids_and_details() {
-        assert_eq!(reason_class("near-duplicate of already measured r1-c2 (distance 0.010)"), "near-duplicate of already measured");
+        assert_eq!(
+            reason_class("near-duplicate of already measured r1-c2 (distance 0.010)"),
+            "near-duplicate of already measured"
+        );
         assert_eq!(reason_class("invalid: w_ctr out of range"), "invalid");
         assert_eq!(reason_class("batch is full (4 arms per round)"), "batch is full");
         assert_eq!(reason_class("123"), "other");
+    }
+
+    #[test]
+    fn status_shows_the_task_round_budget_and_the_incumbents_lift() {
+        let task = crate::fixtures::task(&["a"], vec![]);
+        let board = Board::new(&["actor"]);
+        board.set_run("run-1", &task);
+        board.set_round(3);
+        assert!(board.snapshot().run.incumbent.is_none(), "nothing shipped yet");
+        let mut insight = crate::fixtures::empty_insight(&task, 3);
+        insight.incumbent.candidate_id = Some("r2-c1".into());
+        insight.incumbent.since_round = 2;
+        insight.incumbent.score_vs_baseline = Some(Interval { estimate: 1.2, low: 0.4, high: 2.0 });
+        board.set_incumbent(&insight);
+        let run = board.snapshot().run;
+        assert_eq!((run.task_id.as_str(), run.round, run.budget_rounds), ("t", 3, 8));
+        let inc = run.incumbent.expect("the incumbent");
+        assert_eq!((inc.candidate_id.as_deref(), inc.since_round), (Some("r2-c1"), 2));
+        assert_eq!(inc.lift_pct, Some(Interval { estimate: 1.2, low: 0.4, high: 2.0 }));
     }
 
     #[test]

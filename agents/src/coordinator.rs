@@ -148,7 +148,13 @@ async fn wait_answer<T>(
 /// Stops the run once `agent` has restarted more than `max_restarts` times within the
 /// window, or this step has crashed it more than `max_restarts` times in a row (so a
 /// crash loop slower than the window still ends).
-fn restart_limit(link: &Link<'_>, crashes: u32, round: u32, agent: &'static str, error: &str) -> Result<(), CoordinatorError> {
+fn restart_limit(
+    link: &Link<'_>,
+    crashes: u32,
+    round: u32,
+    agent: &'static str,
+    error: &str,
+) -> Result<(), CoordinatorError> {
     let limit = link.limits.max_restarts;
     let slot = link.board.agent(agent);
     let restarts = slot.restarts_within(link.limits.window());
@@ -520,7 +526,8 @@ impl Coordinator {
             resumed,
         };
         if accepted == 0 {
-            let why = "no candidate passed review (the Critic and any extra reviewer); no experiment launched".to_string();
+            let why =
+                "no candidate passed review (the Critic and any extra reviewer); no experiment launched".to_string();
             info!(reason = %why, "round skipped");
             self.journal.put(&rr.task_id, round, Step::Done, &why).await?;
             self.board.count_round("skipped");
@@ -574,4 +581,104 @@ pub fn history(journal: &Journal, task_id: &str) -> Result<Vec<RoundReport>, Jou
         out.push(RoundReport { round, proposed, accepted, result, insight, patches, skipped, resumed: false });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::AgentStats;
+
+    /// An Actor that dies while working on every proposal, before it answers: its
+    /// supervisor's restart drops the pending answer, so the coordinator sees a closed
+    /// mailbox, never an `AgentError::Crashed`.
+    struct DiesMidStep(Arc<AgentStats>);
+
+    impl Actor for DiesMidStep {
+        type Context = Context<Self>;
+    }
+
+    impl Supervised for DiesMidStep {
+        fn restarting(&mut self, _: &mut Context<Self>) {
+            self.0.restarted();
+        }
+    }
+
+    impl Handler<Propose> for DiesMidStep {
+        type Result = ResponseActFuture<Self, Result<Proposal, AgentError>>;
+        fn handle(&mut self, _: Propose, ctx: &mut Context<Self>) -> Self::Result {
+            self.0.handling();
+            ctx.stop();
+            Box::pin(actix::fut::wrap_future(std::future::pending()))
+        }
+    }
+
+    /// The peers the round never reaches; answering them would be a test failure.
+    struct Unreached;
+
+    impl Actor for Unreached {
+        type Context = Context<Self>;
+    }
+
+    macro_rules! unreached {
+        ($($m:ty => $t:ty),*) => {$(
+            impl Handler<$m> for Unreached {
+                type Result = Result<$t, AgentError>;
+                fn handle(&mut self, _: $m, _: &mut Context<Self>) -> Self::Result {
+                    Err(AgentError::Invalid(concat!(stringify!($m), " was sent; the round should have stopped").into()))
+                }
+            }
+        )*};
+    }
+    unreached!(Review => Verdict, RunExperiment => ExperimentResult, Analyse => Insight, Learn => Vec<PatchOutcome>);
+
+    impl Handler<GetSkill> for Unreached {
+        type Result = Result<Option<Skill>, skillhub::SkillError>;
+        fn handle(&mut self, _: GetSkill, _: &mut Context<Self>) -> Self::Result {
+            Ok(None)
+        }
+    }
+
+    #[actix::test]
+    async fn an_agent_that_dies_before_answering_stops_the_run_at_the_restart_limit() {
+        let db = sled::Config::new().temporary(true).open().expect("a temporary database");
+        let journal = Journal::open(&db).expect("the journal");
+        let task = Arc::new(crate::fixtures::task(&["a"], vec![]));
+        let board = Board::new(&["actor"]);
+        let stats = board.agent("actor");
+        let actor = Supervisor::start(move |_| DiesMidStep(stats.clone()));
+        let other = Unreached.start();
+        let peers = Peers {
+            actor: actor.recipient(),
+            critic: other.clone().recipient(),
+            online: other.clone().recipient(),
+            insight: other.clone().recipient(),
+            skill: other.clone().recipient(),
+            skills: other.recipient(),
+            vetoes: Vec::new(),
+        };
+        let plan = RunPlan {
+            run_id: "run".into(),
+            task,
+            seed: 1,
+            step_timeout: Duration::from_secs(30),
+            proposal_factor: 1.0,
+            max_risk: 0.5,
+        };
+        let limits =
+            SupervisionSettings { max_restarts: 2, backoff_initial_ms: 1, backoff_max_ms: 4, ..Default::default() };
+        let coordinator =
+            Coordinator::new(plan, peers, journal.clone()).with_board(board.clone()).with_supervision(limits);
+
+        let outcome = coordinator.run(|_| {}).await;
+
+        match outcome {
+            Err(CoordinatorError::AgentFailing { round: 1, agent: "actor", restarts: 3, limit: 2, .. }) => {}
+            other => panic!("expected the actor to be given up on after 3 restarts, got {other:?}"),
+        }
+        let actor = board.agent("actor");
+        assert_eq!(actor.restarts(), 3, "one restart per delivery, none after the run stopped");
+        assert!(actor.last_error().is_some_and(|e| e.contains("Mailbox")), "{:?}", actor.last_error());
+        assert_eq!(board.run_view().state, "failed");
+        assert!(journal.get::<Proposal>("t", 1, Step::Proposal).expect("read the journal").is_none());
+    }
 }

@@ -154,7 +154,9 @@ pub fn render(v: &Value) -> String {
             ));
         }
     }
-    out.push("  (mailbox: messages sent and not yet started, counted by rectune; actix exposes no queue length)".into());
+    out.push(
+        "  (mailbox: messages sent and not yet started, counted by rectune; actix exposes no queue length)".into(),
+    );
     let c = &v["counters"];
     let rounds = c["rounds"].as_object().map_or_else(String::new, |m| {
         m.iter().map(|(k, v)| format!("{k} {}", v.as_u64().unwrap_or(0))).collect::<Vec<_>>().join(", ")
@@ -172,7 +174,12 @@ pub fn render(v: &Value) -> String {
         out.push("pending approvals:".into());
         for p in &pending {
             let id = s(p, "id");
-            out.push(format!("  {id}  round {}: {} units per arm, key {}", n(p, "round"), n(p, "units_per_arm"), s(p, "key")));
+            out.push(format!(
+                "  {id}  round {}: {} units per arm, key {}",
+                n(p, "round"),
+                n(p, "units_per_arm"),
+                s(p, "key")
+            ));
             for arm in p["arms"].as_array().into_iter().flatten() {
                 out.push(format!(
                     "    {:<9} {:<9} {:<8} {:>5.1}%  {}",
@@ -201,5 +208,21 @@ mod tests {
             assert!(text.lines().any(|l| l.trim_start().starts_with(a) && l.contains("idle")), "{a}: {text}");
         }
         assert!(text.contains("pending approvals: none"), "{text}");
+    }
+
+    #[test]
+    fn the_incumbent_is_shown_with_its_measured_lift() {
+        let mut snapshot = agents::board::Board::new(&["actor"]).snapshot();
+        snapshot.run.incumbent = Some(agents::board::IncumbentView {
+            candidate_id: Some("r2-c1".into()),
+            config: Default::default(),
+            lift_pct: Some(agents::protocol::Interval { estimate: 1.2, low: 0.4, high: 2.0 }),
+            since_round: 2,
+        });
+        let text = render(&serde_json::to_value(&snapshot).unwrap());
+        assert!(
+            text.contains("incumbent: r2-c1 since round 2, objective lift +1.20% [+0.40, +2.00] vs the baseline"),
+            "{text}"
+        );
     }
 }

@@ -32,7 +32,11 @@ fn number(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -57,7 +61,11 @@ pub fn render(s: &Snapshot) -> String {
     o.family("rectune_verdicts_total", "counter", "Critic decisions on candidates, by decision and reason class.");
     for (decision, reasons) in &s.counters.verdicts {
         for (reason, n) in reasons {
-            o.sample("rectune_verdicts_total", &[("task", task), ("decision", decision), ("reason", reason)], *n as f64);
+            o.sample(
+                "rectune_verdicts_total",
+                &[("task", task), ("decision", decision), ("reason", reason)],
+                *n as f64,
+            );
         }
     }
     o.family("rectune_skill_patches_total", "counter", "Skill patches, by outcome (applied, duplicate, refused).");
@@ -71,10 +79,18 @@ pub fn render(s: &Snapshot) -> String {
         let n = s.counters.approvals.get(decision).copied().unwrap_or(0);
         o.sample("rectune_approval_decisions_total", &[("task", task), ("decision", decision)], n as f64);
     }
-    o.family("rectune_step_retries_total", "counter", "Steps retried because their agent was restarting or unreachable.");
+    o.family(
+        "rectune_step_retries_total",
+        "counter",
+        "Steps retried because their agent was restarting or unreachable.",
+    );
     o.sample("rectune_step_retries_total", &[("task", task)], s.counters.step_retries as f64);
     if let Some(lift) = s.run.incumbent.as_ref().and_then(|i| i.lift_pct) {
-        o.family("rectune_incumbent_lift_pct", "gauge", "The incumbent's measured objective lift against the baseline, %.");
+        o.family(
+            "rectune_incumbent_lift_pct",
+            "gauge",
+            "The incumbent's measured objective lift against the baseline, %.",
+        );
         o.sample("rectune_incumbent_lift_pct", &[("task", task), ("bound", "estimate")], lift.estimate);
         o.sample("rectune_incumbent_lift_pct", &[("task", task), ("bound", "low")], lift.low);
         o.sample("rectune_incumbent_lift_pct", &[("task", task), ("bound", "high")], lift.high);
@@ -92,19 +108,38 @@ fn agents_section(o: &mut Out, s: &Snapshot) {
             (AgentState::Restarting, "restarting"),
             (AgentState::Stopped, "stopped"),
         ] {
-            o.sample("rectune_agent_state", &[("agent", &a.name), ("state", name)], f64::from(u8::from(a.state == state)));
+            o.sample(
+                "rectune_agent_state",
+                &[("agent", &a.name), ("state", name)],
+                f64::from(u8::from(a.state == state)),
+            );
         }
     }
     type Field = fn(&agents::board::AgentView) -> f64;
     let per_agent: [(&str, &str, &str, Field); 8] = [
-        ("rectune_agent_mailbox_depth", "gauge", "Messages sent to the agent and not yet started (counted by rectune).", |a| a.mailbox_depth as f64),
-        ("rectune_agent_in_flight", "gauge", "Messages sent to the agent and not yet answered.", |a| a.in_flight as f64),
-        ("rectune_agent_messages_total", "counter", "Messages the agent answered (or that failed).", |a| a.handled as f64),
+        (
+            "rectune_agent_mailbox_depth",
+            "gauge",
+            "Messages sent to the agent and not yet started (counted by rectune).",
+            |a| a.mailbox_depth as f64,
+        ),
+        ("rectune_agent_in_flight", "gauge", "Messages sent to the agent and not yet answered.", |a| {
+            a.in_flight as f64
+        }),
+        ("rectune_agent_messages_total", "counter", "Messages the agent answered (or that failed).", |a| {
+            a.handled as f64
+        }),
         ("rectune_agent_errors_total", "counter", "Messages that ended in an error.", |a| a.errors as f64),
-        ("rectune_agent_restarts_total", "counter", "Restarts of the agent by its supervisor.", |a| f64::from(a.restarts)),
-        ("rectune_llm_calls_total", "counter", "Model calls of the agent (0 for built-in reasoning).", |a| a.llm.calls as f64),
+        ("rectune_agent_restarts_total", "counter", "Restarts of the agent by its supervisor.", |a| {
+            f64::from(a.restarts)
+        }),
+        ("rectune_llm_calls_total", "counter", "Model calls of the agent (0 for built-in reasoning).", |a| {
+            a.llm.calls as f64
+        }),
         ("rectune_llm_failures_total", "counter", "Model calls that failed.", |a| a.llm.failures as f64),
-        ("rectune_llm_latency_ms_total", "counter", "Time spent in model calls, ms, retries included.", |a| a.llm.latency_ms as f64),
+        ("rectune_llm_latency_ms_total", "counter", "Time spent in model calls, ms, retries included.", |a| {
+            a.llm.latency_ms as f64
+        }),
     ];
     for (name, kind, help, field) in per_agent {
         o.family(name, kind, help);

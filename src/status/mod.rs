@@ -38,7 +38,9 @@ impl Default for StatusSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
-    #[error("status.addr `{0}` is not an address: use a loopback ip:port such as 127.0.0.1:7878 (port 0 picks a free one)")]
+    #[error(
+        "status.addr `{0}` is not an address: use a loopback ip:port such as 127.0.0.1:7878 (port 0 picks a free one)"
+    )]
     BadAddr(String),
     #[error("status.addr `{0}` is not a loopback address: the status endpoint serves this machine only; use 127.0.0.1 or [::1]")]
     NotLoopback(String),

@@ -99,7 +99,13 @@ async fn decide(state: State, req: HttpRequest, id: String, body: web::Bytes, ap
     }
     let body: DecisionBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", format!("body: {e}; send {{\"by\": ..., \"reason\": ...}}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("body: {e}; send {{\"by\": ..., \"reason\": ...}}"),
+            )
+        }
     };
     match approval::decide(&state.board, &state.journal, &id, approved, &body.by, body.reason).await {
         Ok(d) => HttpResponse::Ok().json(d),

@@ -69,8 +69,7 @@ impl LiveRun {
         let pid = u64::from(self.pid());
         let mut addr = None;
         let found = super::wait_for(timeout, || {
-            let record: Option<Value> =
-                std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok());
+            let record: Option<Value> = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok());
             addr = record.filter(|r| r["pid"].as_u64() == Some(pid)).and_then(|r| r["addr"].as_str().map(String::from));
             addr.is_some() || matches!(self.child.try_wait(), Ok(Some(_)))
         });
@@ -81,7 +80,13 @@ impl LiveRun {
     }
 
     /// Polls `/status` until `cond` holds for it; panics with the last state if it never does.
-    pub fn wait_status(&mut self, addr: &str, token: Option<&str>, timeout: Duration, cond: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_status(
+        &mut self,
+        addr: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        cond: impl Fn(&Value) -> bool,
+    ) -> Value {
         let mut last = Value::Null;
         let ok = super::wait_for(timeout, || {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
