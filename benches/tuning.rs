@@ -10,7 +10,8 @@
 //! `scripts/bench-venv.sh` installs into `.venv-bench/` (without it their rows are
 //! skipped). The noise-free oracle of the simulator then judges every strategy's final
 //! configuration, its best-so-far configuration after each round and every configuration
-//! it launched.
+//! it launched. For rectune's runs the Critic's risk rule is also audited from the
+//! journal: how many launched arms the surrogate predicted above the risk threshold.
 //!
 //! `cargo bench --bench tuning`; environment:
 //! - `BENCH_SEEDS=N` (default 5): seeds 1..=N;
@@ -20,7 +21,9 @@
 //! - `BENCH_VERBOSE=1` prints every run.
 
 use agents::actor::ActorReasoning;
+use agents::journal::Journal;
 use agents::platform::Oracle;
+use agents::strategy::critique::launched_risks;
 use rectune::platform::sim::{Scenario, SimOracle};
 use rectune::runtime;
 use rectune::settings::{Overrides, Settings};
@@ -37,6 +40,9 @@ const SCENARIOS: [&str; 3] = ["prerank-fusion", "rank-fusion", "rerank-diversity
 const DEFAULT_STRATEGIES: &str = "random,random-bm,builtin,tpe,gp,ngopt,cold-v2,warm-v2";
 /// A configuration "reaches" the optimum when it captures this share of the gap.
 const REACHED: f64 = 0.9;
+/// A second, lower mark: where few runs reach 90% within the budget, the rounds to this
+/// share still show how fast a strategy gets most of the way (e.g. a warm start).
+const REACHED_LOW: f64 = 0.8;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -98,6 +104,11 @@ struct Trace {
     best_after_round: Vec<Configuration>,
     /// Every treatment arm it launched.
     launched: Vec<Configuration>,
+    /// rectune only: launched arms whose guardrail-breach probability, predicted by the
+    /// surrogate the Critic had when it accepted them, was above the Critic's threshold
+    /// (audited afterwards from the run's journal by `launched_risks`), out of those that
+    /// had a prediction. `None` for strategies without a Critic.
+    risky: Option<(usize, usize)>,
     seconds: f64,
     note: Option<String>,
 }
@@ -106,22 +117,27 @@ struct Scored {
     gap: f64,
     feasible: bool,
     rounds_to_reach: Option<usize>,
+    rounds_to_low: Option<usize>,
     breaches: usize,
     launched: usize,
+    risky: Option<(usize, usize)>,
     seconds: f64,
     note: Option<String>,
 }
 
 fn score(judge: &Judge, t: &Trace) -> Scored {
     let fin = judge.judge(&t.final_config);
-    let rounds_to_reach = t.best_after_round.iter().position(|c| judge.judge(c).gap >= REACHED).map(|i| i + 1);
+    let rounds_to = |share: f64| t.best_after_round.iter().position(|c| judge.judge(c).gap >= share).map(|i| i + 1);
+    let (rounds_to_reach, rounds_to_low) = (rounds_to(REACHED), rounds_to(REACHED_LOW));
     let breaches = t.launched.iter().filter(|c| !judge.judge(c).feasible).count();
     Scored {
         gap: fin.gap,
         feasible: fin.feasible,
         rounds_to_reach,
+        rounds_to_low,
         breaches,
         launched: t.launched.len(),
+        risky: t.risky,
         seconds: t.seconds,
         note: t.note.clone(),
     }
@@ -164,6 +180,7 @@ fn rectune_run(settings: &Settings) -> Trace {
     }
     trace.final_config = summary.final_config;
     trace.seconds = started.elapsed().as_secs_f64();
+    trace.risky = Some(audit_critic(settings));
     if resumed > 0 || trace.launched.is_empty() || verbose() {
         trace.note = Some(format!(
             "{} rounds run ({resumed} resumed), {} arms launched, stop: {}",
@@ -173,6 +190,17 @@ fn rectune_run(settings: &Settings) -> Trace {
         ));
     }
     trace
+}
+
+/// The Critic's risk rule, checked from the finished run's journal (the run's actix
+/// system has stopped, so its database is free to open): (launched arms predicted above
+/// the threshold, launched arms that had a prediction).
+fn audit_critic(settings: &Settings) -> (usize, usize) {
+    let db = sled::Config::new().path(&settings.run.db).open().expect("open the run's database");
+    let journal = Journal::open(&db).expect("journal");
+    let risks = launched_risks(&journal, &settings.task).expect("audit the launched arms");
+    let threshold = settings.agents.critic.guardrail_risk_threshold;
+    (risks.iter().filter(|r| r.risk > threshold + 1e-9).count(), risks.len())
 }
 
 /// `rectune platform serve` for one scenario, stopped when dropped.
@@ -264,6 +292,7 @@ fn python_run(python: &Path, server: &Server, task: &TaskSpec, scenario: &str, s
         final_config: run.final_config,
         best_after_round: run.rounds.into_iter().map(|r| r.best_so_far).collect(),
         launched: run.launched,
+        risky: None,
         seconds: started.elapsed().as_secs_f64(),
         note: verbose().then(|| format!("{:?}, optimiser {:.1} s", run.versions, run.optimiser_seconds)),
     }
@@ -287,22 +316,27 @@ fn row(scenario: &str, model: &str, label: &str, runs: &[Scored]) {
     let n = runs.len();
     let gap = median(runs.iter().map(|r| r.gap).collect());
     let (lo, hi) = runs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| (l.min(r.gap), h.max(r.gap)));
-    let reach = median(runs.iter().map(|r| r.rounds_to_reach.map_or(f64::INFINITY, |x| x as f64)).collect());
-    let reach = if reach.is_finite() { format!("{reach:.1}").trim_end_matches(".0").to_string() } else { "never".into() };
-    let reached = runs.iter().filter(|r| r.rounds_to_reach.is_some()).count();
+    let reach = |rounds: &dyn Fn(&Scored) -> Option<usize>| {
+        let m = median(runs.iter().map(|r| rounds(r).map_or(f64::INFINITY, |x| x as f64)).collect());
+        let m = if m.is_finite() { format!("{m:.1}").trim_end_matches(".0").to_string() } else { "never".into() };
+        format!("{m} ({}/{n})", runs.iter().filter(|r| rounds(r).is_some()).count())
+    };
+    let (reach, reach_low) = (reach(&|r| r.rounds_to_reach), reach(&|r| r.rounds_to_low));
     let infeasible = runs.iter().filter(|r| !r.feasible).count();
     let breaches: usize = runs.iter().map(|r| r.breaches).sum();
     let launched: usize = runs.iter().map(|r| r.launched).sum();
+    let risky = runs.iter().map(|r| r.risky).try_fold((0, 0), |(a, b), r| r.map(|(x, y)| (a + x, b + y)));
+    let risky = risky.map_or_else(|| "-".to_string(), |(x, y)| format!("{x}/{y}"));
     let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
     println!(
-        "| {scenario} | {model} | {label} | {:.0}% ({:.0}-{:.0}) | {reach} ({reached}/{n}) | {infeasible}/{n} | {breaches}/{launched} | {seconds:.0} |",
+        "| {scenario} | {model} | {label} | {:.0}% ({:.0}-{:.0}) | {reach} | {reach_low} | {infeasible}/{n} | {breaches}/{launched} | {risky} | {seconds:.0} |",
         100.0 * gap,
         100.0 * lo,
         100.0 * hi,
     );
     for (i, r) in runs.iter().enumerate() {
         if let Some(note) = &r.note {
-            println!("|   | | seed {}: {note} | | | | | |", i + 1);
+            println!("|   | | seed {}: {note} | | | | | | | |", i + 1);
         }
     }
 }
@@ -321,8 +355,8 @@ fn main() {
     if !has_python {
         println!("(no Python at {}: run scripts/bench-venv.sh for the Optuna and nevergrad rows)", python.display());
     }
-    println!("| scenario | model | strategy | captured gap, median (min-max) | rounds to 90%, median (runs that got there) | infeasible final | launched arms breaching a guardrail in truth | seconds |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| scenario | model | strategy | captured gap, median (min-max) | rounds to 90%, median (runs that got there) | rounds to 80% | infeasible final | launched arms breaching a guardrail in truth | launched arms above the Critic's risk threshold (of those predicted) | seconds |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for scenario in &scenarios {
         let task = settings(scenario, 1, &dir.path().join("probe.db"), "v1", ActorReasoning::Builtin).task;
         let judge_v1 = Judge::new(scenario, "v1", &task);

@@ -1,6 +1,13 @@
-//! On every default scenario, eight rounds of the built-in agents capture at least 70%
-//! of the noise-free baseline-to-optimum gap (median of 5 seeds), and every final
-//! configuration satisfies every guardrail in truth.
+//! On every default scenario, eight rounds of the built-in agents capture most of the
+//! noise-free baseline-to-optimum gap (median of 5 seeds; the floor per scenario is
+//! below) and every final configuration satisfies every guardrail in truth.
+//!
+//! The floors leave about 0.07 below the measured medians (docs/BENCHMARKS.md), so that
+//! a change to the optimiser that moves one seed a little does not fail the test while
+//! a real regression does. On 2026-11-23 the five seeds captured prerank-fusion
+//! 60/65/90/93/97%, rank-fusion 64/72/79/86/88%, rerank-diversity 78/80/86/88/91%.
+//! prerank-fusion is bimodal (two seeds stop at about 60-65% on a plateau), so its
+//! median can move by 25 points with one seed: its floor stays at the earlier 70%.
 
 mod common;
 use common::*;
@@ -22,7 +29,7 @@ fn captured(scenario: &str, seed: u64, dir: &std::path::Path) -> (f64, bool) {
     (s["captured_gap"].as_f64().expect("captured_gap"), s["truth"]["final_feasible"].as_bool().expect("final_feasible"))
 }
 
-fn check(scenario: &str) {
+fn check(scenario: &str, floor: f64) {
     let dir = tempfile::tempdir().unwrap();
     let mut gaps = Vec::new();
     for seed in 1..=5 {
@@ -31,20 +38,20 @@ fn check(scenario: &str) {
         gaps.push(gap);
     }
     gaps.sort_by(f64::total_cmp);
-    assert!(gaps[2] >= 0.70, "{scenario}: median captured gap {:.2} < 0.70 ({gaps:?})", gaps[2]);
+    assert!(gaps[2] >= floor, "{scenario}: median captured gap {:.2} < {floor} ({gaps:?})", gaps[2]);
 }
 
 #[test]
 fn prerank_fusion_captures_most_of_the_gap() {
-    check("prerank-fusion");
+    check("prerank-fusion", 0.70);
 }
 
 #[test]
 fn rank_fusion_captures_most_of_the_gap() {
-    check("rank-fusion");
+    check("rank-fusion", 0.72);
 }
 
 #[test]
 fn rerank_diversity_captures_most_of_the_gap() {
-    check("rerank-diversity");
+    check("rerank-diversity", 0.78);
 }
