@@ -365,7 +365,12 @@ fn main() {
 
         if wants("random") {
             let runs: Vec<Scored> = (1..=seeds)
-                .map(|s| score(&judge_v1, &rectune_run(&settings(scenario, s, &db(s, "random"), "v1", ActorReasoning::Random))))
+                .map(|s| {
+                    score(
+                        &judge_v1,
+                        &rectune_run(&settings(scenario, s, &db(s, "random"), "v1", ActorReasoning::Random)),
+                    )
+                })
                 .collect();
             row(scenario, "v1", "random search (rectune, ship rule)", &runs);
         }
@@ -385,7 +390,8 @@ fn main() {
         if wants("builtin") || wants("warm-v2") {
             for s in 1..=seeds {
                 let path = db(s, "builtin");
-                builtin_v1.push(score(&judge_v1, &rectune_run(&settings(scenario, s, &path, "v1", ActorReasoning::Builtin))));
+                builtin_v1
+                    .push(score(&judge_v1, &rectune_run(&settings(scenario, s, &path, "v1", ActorReasoning::Builtin))));
                 if wants("warm-v2") {
                     let trace = rectune_run(&settings(scenario, s, &path, "v2", ActorReasoning::Builtin));
                     warm.push(score(&judge_v2, &trace));
@@ -398,14 +404,20 @@ fn main() {
         if has_python && !python_strategies.is_empty() {
             let server = Server::start(scenario, "v1");
             for (strategy, label) in &python_strategies {
-                let runs: Vec<Scored> =
-                    (1..=seeds).map(|s| score(&judge_v1, &python_run(&python, &server, &task, scenario, strategy, s))).collect();
+                let runs: Vec<Scored> = (1..=seeds)
+                    .map(|s| score(&judge_v1, &python_run(&python, &server, &task, scenario, strategy, s)))
+                    .collect();
                 row(scenario, "v1", label, &runs);
             }
         }
         if wants("cold-v2") {
             let runs: Vec<Scored> = (1..=seeds)
-                .map(|s| score(&judge_v2, &rectune_run(&settings(scenario, s, &db(s, "cold-v2"), "v2", ActorReasoning::Builtin))))
+                .map(|s| {
+                    score(
+                        &judge_v2,
+                        &rectune_run(&settings(scenario, s, &db(s, "cold-v2"), "v2", ActorReasoning::Builtin)),
+                    )
+                })
                 .collect();
             row(scenario, "v2", "rectune built-in (cold)", &runs);
         }

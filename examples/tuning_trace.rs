@@ -81,12 +81,14 @@ fn run(scenario: &str, version: &str, seed: u64, rounds: u32, db: &Path) -> Trac
             }
         }))
         .expect("run");
-    let warm = serde_json::to_value(&summary).ok().and_then(|v| v.get("warm_start").filter(|w| !w.is_null()).map(|w| w.to_string()));
+    let warm = serde_json::to_value(&summary)
+        .ok()
+        .and_then(|v| v.get("warm_start").filter(|w| !w.is_null()).map(|w| w.to_string()));
     Trace {
         gaps,
         arms,
         final_gap: summary.captured_gap.unwrap_or(0.0),
-        feasible: summary.truth.map_or(true, |t| t.final_feasible),
+        feasible: summary.truth.is_none_or(|t| t.final_feasible),
         warm,
     }
 }

@@ -252,9 +252,14 @@ fn serve(args: ServeArgs) -> Result<(), CommandError> {
         ..Default::default()
     };
     let platform = std::sync::Arc::new(crate::platform::sim::SimPlatform::new(scenario, options));
-    let state = ServerState { platform, token, log, faults: Faults::new(args.unavailable, args.lose_acks)
-        .with_garbage(args.garbage_launches, args.garbage_reads)
-        .with_slow_launches(args.slow_launches, std::time::Duration::from_millis(args.slow_ms)) };
+    let state = ServerState {
+        platform,
+        token,
+        log,
+        faults: Faults::new(args.unavailable, args.lose_acks)
+            .with_garbage(args.garbage_launches, args.garbage_reads)
+            .with_slow_launches(args.slow_launches, std::time::Duration::from_millis(args.slow_ms)),
+    };
     actix_rt::System::new().block_on(async move {
         let (server, addr) = serve::bind(state, &args.addr).map_err(|e| fail(&format!("--addr {}", args.addr), &e))?;
         say(format!("rectune platform: scenario `{}` ({}) at http://{addr}", args.scenario, args.model_version));

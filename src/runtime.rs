@@ -232,8 +232,13 @@ fn start_agents(
     let insight = Supervisor::start(move |_| {
         InsightAgent::new(task.clone(), ji.clone(), is.clone(), hi.clone()).with_reasoner(ri.clone())
     });
-    let (ls, hs, hub_a, hub_g, rs) =
-        (a.skill.settings.clone(), h["skill"].clone(), hub.clone().recipient(), hub.clone().recipient(), model("skill"));
+    let (ls, hs, hub_a, hub_g, rs) = (
+        a.skill.settings.clone(),
+        h["skill"].clone(),
+        hub.clone().recipient(),
+        hub.clone().recipient(),
+        model("skill"),
+    );
     let skill = Supervisor::start(move |_| {
         SkillAgent::new(hub_a.clone(), hub_g.clone(), ls.clone(), hs.clone()).with_reasoner(rs.clone())
     });

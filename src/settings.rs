@@ -172,7 +172,11 @@ fn path_str(p: &Path) -> String {
 }
 
 /// One agent's model configuration as written under `[agents.<agent>]`.
-fn agent_llm<'a, S>(agent: &'static str, w: &'a WithReasoning<S>, shared: Option<&'a LlmSettings>) -> AgentLlmConfig<'a> {
+fn agent_llm<'a, S>(
+    agent: &'static str,
+    w: &'a WithReasoning<S>,
+    shared: Option<&'a LlmSettings>,
+) -> AgentLlmConfig<'a> {
     AgentLlmConfig {
         agent,
         mode: match w.reasoning {
@@ -215,8 +219,7 @@ impl Settings {
         if let Some(path) = &o.config_file {
             b = b.add_source(config_source(path)?);
         }
-        b = b
-            .add_source(Environment::with_prefix("RECTUNE").prefix_separator("__").separator("__").try_parsing(true));
+        b = b.add_source(Environment::with_prefix("RECTUNE").prefix_separator("__").separator("__").try_parsing(true));
         if let Some(db) = &o.db {
             b = b.set_override("run.db", path_str(db)).map_err(invalid)?;
         }

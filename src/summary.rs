@@ -5,8 +5,8 @@
 use agents::coordinator::{RoundReport, RunOutcome};
 use agents::llm::UsageTotals;
 use agents::platform::Oracle;
-use agents::reasoning::{Reasoner, ReasoningTotals};
 use agents::protocol::{GuardrailStatus, Interval};
+use agents::reasoning::{Reasoner, ReasoningTotals};
 use serde::Serialize;
 use skillhub::{Configuration, TaskSpec};
 use std::collections::BTreeMap;
@@ -199,7 +199,8 @@ fn render_llm(out: &mut String, llm: &BTreeMap<String, LlmReport>) {
     }
     let models: std::collections::BTreeSet<&str> = llm.values().map(|r| r.model.as_str()).collect();
     out.push_str(&format!("  {:<22} {}\n", "llm", models.into_iter().collect::<Vec<_>>().join("; ")));
-    let mut total = LlmReport { model: String::new(), usage: UsageTotals::default(), answers: ReasoningTotals::default() };
+    let mut total =
+        LlmReport { model: String::new(), usage: UsageTotals::default(), answers: ReasoningTotals::default() };
     for (agent, r) in llm {
         out.push_str(&format!("  {:<22} {}\n", format!("  {agent}"), llm_line(r)));
         let (u, a) = (&mut total.usage, &mut total.answers);

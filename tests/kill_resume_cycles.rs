@@ -69,8 +69,12 @@ fn kill_seed() -> u64 {
 
 fn run_cmd(dir: &Path, db: &str, summary: &str) -> Command {
     let mut c = rectune(dir);
-    c.args(["run", "--task", "task.toml", "--rounds", ROUNDS, "--seed", SEED, "--quiet"])
-        .args(["--db", db, "--json-summary", summary]);
+    c.args(["run", "--task", "task.toml", "--rounds", ROUNDS, "--seed", SEED, "--quiet"]).args([
+        "--db",
+        db,
+        "--json-summary",
+        summary,
+    ]);
     c
 }
 

@@ -88,19 +88,28 @@ fn all_five_agents_think_with_the_local_model_and_the_run_completes() {
         let r = &llm[agent];
         let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{agent}.{k} missing: {r}"));
         assert!(n("questions") > 0, "{agent} never asked the model: {r}");
-        assert_eq!(n("valid") + n("fallbacks"), n("questions"), "{agent}: a question neither valid nor fallen back: {r}");
+        assert_eq!(
+            n("valid") + n("fallbacks"),
+            n("questions"),
+            "{agent}: a question neither valid nor fallen back: {r}"
+        );
         assert!(n("calls") >= n("questions"), "{agent}: fewer calls than questions: {r}");
         assert!(n("prompt_tokens") > 0 && n("completion_tokens") > 0, "{agent} used no tokens: {r}");
         assert!(r["model"].as_str().is_some_and(|m| m.contains("smollm2")), "{r}");
         // Every question's outcome is in the log stream too, with its reason.
         let logged = |o| closed.get(&(agent.to_string(), o)).copied().unwrap_or(0);
-        assert_eq!((logged("valid"), logged("fallback")), (n("valid"), n("fallbacks")), "{agent}: log and summary disagree");
+        assert_eq!(
+            (logged("valid"), logged("fallback")),
+            (n("valid"), n("fallbacks")),
+            "{agent}: log and summary disagree"
+        );
         questions += n("questions");
         fallbacks += n("fallbacks");
         tokens += n("prompt_tokens") + n("completion_tokens");
     }
     eprintln!("{questions} questions, {fallbacks} fallbacks, {tokens} tokens");
     assert!(text.contains("llm") && text.contains("prompt +") && text.contains("fell back to built-in"), "{text}");
-    let total = text.lines().find(|l| l.trim_start().starts_with("total")).unwrap_or_else(|| panic!("no total line: {text}"));
+    let total =
+        text.lines().find(|l| l.trim_start().starts_with("total")).unwrap_or_else(|| panic!("no total line: {text}"));
     assert!(total.contains(&format!("{questions} questions")), "{total}");
 }

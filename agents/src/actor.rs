@@ -134,7 +134,12 @@ async fn suggest(
     if reasoning == ActorReasoning::Hybrid {
         let ours = builtin(reasoning, msg.clone()).await?;
         let theirs = ask_model(&r, &msg).await.unwrap_or_default();
-        info!(optimizer = ours.len(), model = theirs.len(), reason = "hybrid: both propose, the Critic picks", "proposals merged");
+        info!(
+            optimizer = ours.len(),
+            model = theirs.len(),
+            reason = "hybrid: both propose, the Critic picks",
+            "proposals merged"
+        );
         return Ok(interleave(ours, theirs));
     }
     match ask_model(&r, &msg).await {

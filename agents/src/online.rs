@@ -328,7 +328,13 @@ fn restrict_after_stop(w: &Watch<'_>, result: &mut ExperimentResult) {
 
 /// The human gate: in manual mode, waits for a person's decision on a prepared launch
 /// (journaled, so one made before a restart counts); a rejection ends the step.
-async fn gate(journal: &Journal, handle: &AgentHandle, rec: &LaunchRecord, round: u32, task_id: &str) -> Result<(), AgentError> {
+async fn gate(
+    journal: &Journal,
+    handle: &AgentHandle,
+    rec: &LaunchRecord,
+    round: u32,
+    task_id: &str,
+) -> Result<(), AgentError> {
     let req = ApprovalRequest::new(
         task_id,
         round,

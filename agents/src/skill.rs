@@ -78,7 +78,13 @@ fn hub_err(e: impl std::fmt::Display) -> AgentError {
 /// The model's rules in place of the built-in learner's, when its answer is valid (which
 /// includes every rule being supported by cited experiments); the rest of the plan
 /// (baseline, priors, retirements) is measured fact and stays.
-async fn with_model_rules(r: &Reasoner, msg: &Learn, skill: &Skill, s: &LearningSettings, plan: Vec<SkillPatch>) -> Vec<SkillPatch> {
+async fn with_model_rules(
+    r: &Reasoner,
+    msg: &Learn,
+    skill: &Skill,
+    s: &LearningSettings,
+    plan: Vec<SkillPatch>,
+) -> Vec<SkillPatch> {
     let insight = &msg.insight;
     if insight.observations.is_empty() {
         info!(reason = "nothing measured yet: no experiment to cite", "model not asked for rules");
@@ -97,7 +103,13 @@ async fn with_model_rules(r: &Reasoner, msg: &Learn, skill: &Skill, s: &Learning
         let rule = to_rule(&msg.task, round, i, &model, a);
         let reason = format!("model-proposed rule supported by {}", a.evidence.join(", "));
         let id = format!("{}/r{round}/llm-rule-{}", msg.task.id, i + 1);
-        out.push(SkillPatch::new(id, msg.task.id.clone(), reason, Provenance::new("skill", &model, Some(round)), PatchOp::AppendRule(rule)));
+        out.push(SkillPatch::new(
+            id,
+            msg.task.id.clone(),
+            reason,
+            Provenance::new("skill", &model, Some(round)),
+            PatchOp::AppendRule(rule),
+        ));
     }
     out
 }

@@ -103,7 +103,13 @@ fn experiment_read() -> impl Strategy<Value = ExperimentRead> {
     let arm = ("[a-z0-9-]{1,8}", any::<u64>(), prop::collection::btree_map("[a-z_]{1,8}", metric_data(), 0..4))
         .prop_map(|(arm_id, units, metrics)| ArmRead { arm_id, units, metrics });
     (".{1,20}", status(), 0.0..=1.0f64, prop::collection::vec(arm, 0..4), prop::option::of(".{0,20}")).prop_map(
-        |(experiment_id, status, progress, arms, error)| ExperimentRead { experiment_id, status, progress, arms, error },
+        |(experiment_id, status, progress, arms, error)| ExperimentRead {
+            experiment_id,
+            status,
+            progress,
+            arms,
+            error,
+        },
     )
 }
 
@@ -131,7 +137,11 @@ struct Catalogue {
 }
 
 impl Platform for Catalogue {
-    fn launch(&self, _: String, _: agents::platform::LaunchRequest) -> BoxFuture<'static, Result<Launched, PlatformError>> {
+    fn launch(
+        &self,
+        _: String,
+        _: agents::platform::LaunchRequest,
+    ) -> BoxFuture<'static, Result<Launched, PlatformError>> {
         futures::future::ready(Err(PlatformError::Unavailable("not here".into()))).boxed()
     }
     fn read(&self, _: String) -> BoxFuture<'static, Result<ExperimentRead, PlatformError>> {
@@ -160,7 +170,8 @@ fn param_kind() -> impl Strategy<Value = ParamKind> {
 }
 
 fn param_info() -> impl Strategy<Value = ParamInfo> {
-    let name = prop_oneof![Just("rank.formula"), Just("rank.w_click"), Just("rank.top_k"), Just("rerank.on"), Just("x")];
+    let name =
+        prop_oneof![Just("rank.formula"), Just("rank.w_click"), Just("rank.top_k"), Just("rerank.on"), Just("x")];
     let default = prop_oneof![any::<f64>().prop_map(Value::Num), any::<bool>().prop_map(Value::Bool)];
     (name, param_kind(), default).prop_map(|(name, kind, default)| ParamInfo { name: name.into(), kind, default })
 }
@@ -176,7 +187,8 @@ fn metric_info() -> impl Strategy<Value = MetricInfo> {
 }
 
 fn openai_body(content: &str, finish: &str, usage: Option<(u64, u64)>) -> Vec<u8> {
-    let mut body = json!({"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}]});
+    let mut body =
+        json!({"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}]});
     if let Some((p, c)) = usage {
         body["usage"] = json!({"prompt_tokens": p, "completion_tokens": c});
     }

@@ -23,7 +23,7 @@ pub fn task_spec(data: &[u8]) -> usize {
         toml::from_str::<TaskSpec>(text).ok(),
         serde_json::from_str::<TaskSpec>(text).ok(),
     ];
-    parsed.into_iter().flatten().filter(|task| use_task(task)).count()
+    parsed.iter().flatten().filter(|task| use_task(task)).count()
 }
 
 /// Validates `task` and, if it is valid, exercises what the agents do with one.

@@ -37,9 +37,13 @@ pub enum EvidenceError {
     UnknownExperiment { rule_id: String, id: String },
     #[error("rule `{rule_id}`: no measured effect of {parameter} on {metric}")]
     NotMeasured { rule_id: String, parameter: String, metric: String },
-    #[error("rule `{rule_id}`.evidence cites none of the experiments that measured {parameter} on {metric} ({measured})")]
+    #[error(
+        "rule `{rule_id}`.evidence cites none of the experiments that measured {parameter} on {metric} ({measured})"
+    )]
     NotCited { rule_id: String, parameter: String, metric: String, measured: String },
-    #[error("rule `{rule_id}`: the measured effect {measured:+.2}% ± {se:.2} is not significant (|z| {z:.1} < {min_z})")]
+    #[error(
+        "rule `{rule_id}`: the measured effect {measured:+.2}% ± {se:.2} is not significant (|z| {z:.1} < {min_z})"
+    )]
     Insignificant { rule_id: String, measured: f64, se: f64, z: f64, min_z: f64 },
     #[error("rule `{rule_id}`.effect_pct {claimed:+.2}% disagrees with the measured {measured:+.2}% ± {se:.2}")]
     Contradicted { rule_id: String, claimed: f64, measured: f64, se: f64 },
@@ -63,14 +67,22 @@ impl EvidenceBase {
         let (Some(parameter), Some(metric), Some(claimed)) = (&rule.parameter, &rule.metric, rule.effect_pct) else {
             return Err(EvidenceError::Unclaimed { rule_id });
         };
-        let effect = self
-            .effects
-            .iter()
-            .find(|e| &e.parameter == parameter && &e.metric == metric)
-            .ok_or_else(|| EvidenceError::NotMeasured { rule_id: rule_id.clone(), parameter: parameter.clone(), metric: metric.clone() })?;
+        let effect =
+            self.effects.iter().find(|e| &e.parameter == parameter && &e.metric == metric).ok_or_else(|| {
+                EvidenceError::NotMeasured {
+                    rule_id: rule_id.clone(),
+                    parameter: parameter.clone(),
+                    metric: metric.clone(),
+                }
+            })?;
         if !rule.evidence.iter().any(|id| effect.experiments.contains(id)) {
             let measured = effect.experiments.join(", ");
-            return Err(EvidenceError::NotCited { rule_id, parameter: parameter.clone(), metric: metric.clone(), measured });
+            return Err(EvidenceError::NotCited {
+                rule_id,
+                parameter: parameter.clone(),
+                metric: metric.clone(),
+                measured,
+            });
         }
         supports(rule_id, effect, claimed, self.min_z)
     }

@@ -31,8 +31,12 @@ fn param(name: String) -> impl Strategy<Value = ParamSpec> {
         (ParamKind::Choice { values }, baseline)
     });
     let boolean = any::<bool>().prop_map(|b| (ParamKind::Bool, Value::Bool(b)));
-    (prop_oneof![float, int, choice, boolean], ".{0,40}")
-        .prop_map(move |((kind, baseline), description)| ParamSpec { name: name.clone(), kind, baseline, description })
+    (prop_oneof![float, int, choice, boolean], ".{0,40}").prop_map(move |((kind, baseline), description)| ParamSpec {
+        name: name.clone(),
+        kind,
+        baseline,
+        description,
+    })
 }
 
 fn objective() -> impl Strategy<Value = Objective> {

@@ -2,8 +2,8 @@
 //! hypothesis it tests. Valid means every configuration is in the task's space (known
 //! parameters only, typed, in range) and satisfies the task's invariants.
 
-use super::schema::{self, AnswerSchema, SchemaContext};
 use super::context;
+use super::schema::{self, AnswerSchema, SchemaContext};
 use crate::actor::Propose;
 use serde::{Deserialize, Serialize};
 use skillhub::{Configuration, Space, TaskSpec};
@@ -89,7 +89,8 @@ pub fn validate(task: &TaskSpec, n: usize, a: &ActorAnswer) -> Result<(), Vec<St
         if c.hypothesis.trim().is_empty() {
             errors.push(format!("candidates[{i}].hypothesis: say what the candidate tests"));
         }
-        errors.extend(config_errors(task, &space, &c.config).into_iter().map(|e| format!("candidates[{i}].config: {e}")));
+        errors
+            .extend(config_errors(task, &space, &c.config).into_iter().map(|e| format!("candidates[{i}].config: {e}")));
         if a.candidates[..i].iter().any(|o| o.config == c.config) {
             errors.push(format!("candidates[{i}].config: repeats an earlier candidate"));
         }

@@ -130,9 +130,12 @@ impl<'de, S: serde::de::DeserializeOwned> Deserialize<'de> for WithReasoning<S> 
             .map(serde_json::from_value)
             .transpose()
             .map_err(|e| D::Error::custom(format!("reasoning: {e}")))?;
-        let llm = take("llm").map(serde_json::from_value).transpose().map_err(|e| D::Error::custom(format!("llm: {e}")))?;
-        let prompt =
-            take("prompt").map(serde_json::from_value).transpose().map_err(|e| D::Error::custom(format!("prompt: {e}")))?;
+        let llm =
+            take("llm").map(serde_json::from_value).transpose().map_err(|e| D::Error::custom(format!("llm: {e}")))?;
+        let prompt = take("prompt")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| D::Error::custom(format!("prompt: {e}")))?;
         let settings = serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
         Ok(WithReasoning { settings, reasoning: reasoning.unwrap_or_default(), llm, prompt })
     }

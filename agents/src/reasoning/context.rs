@@ -36,7 +36,9 @@ pub fn skill(s: Option<&Skill>) -> String {
     let Some(s) = s else { return "(no skill yet)".into() };
     let rules: Vec<String> = s
         .active_rules()
-        .map(|r| format!("  - [{}] {} (evidence: {}; confidence {:.2})", r.id, r.text, r.evidence.join(", "), r.confidence))
+        .map(|r| {
+            format!("  - [{}] {} (evidence: {}; confidence {:.2})", r.id, r.text, r.evidence.join(", "), r.confidence)
+        })
         .collect();
     let guardrails: Vec<String> = s.north_star.guardrails.iter().map(|g| g.describe()).collect();
     format!(
@@ -60,7 +62,14 @@ pub fn elites(i: Option<&Insight>) -> String {
     let Some(i) = i.filter(|i| !i.elites.is_empty()) else { return "(nothing measured yet)".into() };
     let line = |e: &crate::protocol::Elite| {
         let s = e.score_vs_baseline;
-        format!("- {}: objective {:+.2}% [{:+.2}, {:+.2}]; {}", e.candidate_id, s.estimate, s.low, s.high, config(&e.config))
+        format!(
+            "- {}: objective {:+.2}% [{:+.2}, {:+.2}]; {}",
+            e.candidate_id,
+            s.estimate,
+            s.low,
+            s.high,
+            config(&e.config)
+        )
     };
     i.elites.iter().map(line).collect::<Vec<_>>().join("\n")
 }

@@ -210,7 +210,8 @@ mod tests {
     fn a_seat_the_model_refuses_goes_to_the_next_candidate_it_accepts() {
         let builtin = vec![decided("a", true), decided("b", true), decided("c", true), decided("d", true)];
         assert_eq!(accepted(&cap(builtin.clone(), 2)), vec![true, true, false, false]);
-        let answer = CriticAnswer { decisions: vec![judge("a", false), judge("b", true), judge("c", true), judge("d", true)] };
+        let answer =
+            CriticAnswer { decisions: vec![judge("a", false), judge("b", true), judge("c", true), judge("d", true)] };
         let merged = merge(builtin, &answer, 2);
         assert_eq!(accepted(&merged), vec![false, true, true, false]);
         assert!(merged[3].reason.starts_with("batch is full (2 arms per round)"), "{}", merged[3].reason);

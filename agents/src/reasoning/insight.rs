@@ -144,7 +144,11 @@ pub fn validate(facts: &[Fact], a: &InsightAnswer) -> Result<(), Vec<String>> {
         }
         if !quotes_any(&n.text, &fact.numbers) {
             let shown: Vec<String> = fact.numbers.iter().map(|x| format!("{x:.2}")).collect();
-            errors.push(format!("notes[{i}].text: quote one of the measured numbers of `{}` ({})", fact.id, shown.join(", ")));
+            errors.push(format!(
+                "notes[{i}].text: quote one of the measured numbers of `{}` ({})",
+                fact.id,
+                shown.join(", ")
+            ));
         }
     }
     if a.notes.is_empty() || a.notes.len() > MAX_NOTES {
@@ -177,7 +181,9 @@ fn decimals_in(text: &str) -> Vec<(f64, usize)> {
             continue;
         }
         let start = i;
-        while i < bytes.len() && (bytes[i].is_ascii_digit() || (bytes[i] == b'.' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit())) {
+        while i < bytes.len()
+            && (bytes[i].is_ascii_digit() || (bytes[i] == b'.' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit()))
+        {
             i += 1;
         }
         let token = &text[start..i];

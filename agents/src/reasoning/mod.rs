@@ -190,7 +190,9 @@ where
         // Said to the model, not the operator: it can only answer shorter.
         Err(LlmError::Truncated { finish_reason }) => Attempt::Invalid {
             answer: String::new(),
-            errors: vec![format!("the answer was cut off at the token limit ({finish_reason}): answer again with shorter texts")],
+            errors: vec![format!(
+                "the answer was cut off at the token limit ({finish_reason}): answer again with shorter texts"
+            )],
         },
         Err(e) => Attempt::Fatal(format!("model call failed: {e}")),
     }

@@ -42,7 +42,11 @@ impl AnswerSchema for OnlineAnswer {
 impl AnswerSchema for ReadoutNote {
     const NAME: &'static str = "readout_note";
     fn schema(ctx: &SchemaContext) -> serde_json::Value {
-        schema::object(&[("arm", schema::one_of(&ctx.ids)), ("ship", schema::boolean()), ("text", schema::text(NOTE_CHARS))])
+        schema::object(&[
+            ("arm", schema::one_of(&ctx.ids)),
+            ("ship", schema::boolean()),
+            ("text", schema::text(NOTE_CHARS)),
+        ])
     }
 }
 
@@ -116,11 +120,18 @@ pub fn validate(r: &ExperimentResult, facts: &[Fact], a: &OnlineAnswer) -> Resul
         let shippable = r.arms.iter().any(|x| format!("arm:{}", x.arm_id) == fact.id && x.shippable);
         if n.ship != shippable {
             let rule = if shippable { "ships" } else { "does not ship" };
-            errors.push(format!("notes[{i}].ship: the ship rule decided that `{}` {rule}; set ship to {shippable}", fact.id));
+            errors.push(format!(
+                "notes[{i}].ship: the ship rule decided that `{}` {rule}; set ship to {shippable}",
+                fact.id
+            ));
         }
         if !quotes_any(&n.text, &fact.numbers) {
             let shown: Vec<String> = fact.numbers.iter().map(|x| format!("{x:.2}")).collect();
-            errors.push(format!("notes[{i}].text: quote one of the measured numbers of `{}` ({})", fact.id, shown.join(", ")));
+            errors.push(format!(
+                "notes[{i}].text: quote one of the measured numbers of `{}` ({})",
+                fact.id,
+                shown.join(", ")
+            ));
         }
     }
     if a.notes.is_empty() || a.notes.len() > MAX_NOTES {
@@ -193,7 +204,8 @@ mod tests {
         assert!(errors.iter().any(|e| e.starts_with("notes[0].ship: the ship rule decided")), "{errors:?}");
         let vague = validate(&r, &f, &answer(false, "t1 did great")).unwrap_err();
         assert!(vague[0].contains("quote one of the measured numbers"), "{vague:?}");
-        let unknown = OnlineAnswer { notes: vec![ReadoutNote { arm: "arm:t9".into(), ship: false, text: "1.23".into() }] };
+        let unknown =
+            OnlineAnswer { notes: vec![ReadoutNote { arm: "arm:t9".into(), ship: false, text: "1.23".into() }] };
         assert!(validate(&r, &f, &unknown).unwrap_err()[0].contains("not one of the listed arms"));
     }
 }

@@ -20,7 +20,9 @@ pub const BUILTIN: [(&str, &str); 5] = [
 pub enum PromptError {
     #[error("{field}: cannot read `{path}`: {reason}; give the path of a prompt template (see agents/prompts/)")]
     Read { field: String, path: String, reason: String },
-    #[error("prompt `{source_name}` has no `# system` and `# user` sections (in that order); start from agents/prompts/")]
+    #[error(
+        "prompt `{source_name}` has no `# system` and `# user` sections (in that order); start from agents/prompts/"
+    )]
     Sections { source_name: String },
     #[error("prompt `{source_name}` uses unknown placeholder {{{{{name}}}}}; known: {known}")]
     Unknown { source_name: String, name: String, known: String },

@@ -138,11 +138,8 @@ fn lml_and_gradient(samples: &[Sample], hyper: &Hyper) -> Option<(f64, Vec<f64>)
 /// prior, with its gradient.
 fn objective(samples: &[Sample], theta: &[f64], prior_mean: f64) -> Option<(f64, Vec<f64>)> {
     let d = theta.len() - 1;
-    let hyper = Hyper {
-        length_scales: theta[..d].iter().map(|t| t.exp()).collect(),
-        signal_var: theta[d].exp(),
-        prior_mean,
-    };
+    let hyper =
+        Hyper { length_scales: theta[..d].iter().map(|t| t.exp()).collect(), signal_var: theta[d].exp(), prior_mean };
     let (lml, mut grad) = lml_and_gradient(samples, &hyper)?;
     let mut value = lml;
     for m in 0..d {
@@ -264,8 +261,11 @@ impl Gp {
         }
         let (_, theta) = start?;
         let (_, theta) = ascend(&std, theta.clone(), 0.0).unwrap_or((f64::NEG_INFINITY, theta));
-        let hyper =
-            Hyper { length_scales: theta[..d].iter().map(|t| t.exp()).collect(), signal_var: theta[d].exp(), prior_mean: 0.0 };
+        let hyper = Hyper {
+            length_scales: theta[..d].iter().map(|t| t.exp()).collect(),
+            signal_var: theta[d].exp(),
+            prior_mean: 0.0,
+        };
         Gp::fit_standardised(samples, hyper, standardise)
     }
 }
@@ -363,7 +363,8 @@ mod tests {
                 })
                 .sum::<f64>()
         };
-        for (mu, sd, s, z) in [(0.5, 0.8, 0.3, 2.0), (1.5, 0.4, 0.5, 2.4), (-0.2, 1.0, 0.2, 1.96), (3.0, 2.0, 1.0, 2.5)] {
+        for (mu, sd, s, z) in [(0.5, 0.8, 0.3, 2.0), (1.5, 0.4, 0.5, 2.4), (-0.2, 1.0, 0.2, 1.96), (3.0, 2.0, 1.0, 2.5)]
+        {
             let closed = expected_shipped_improvement(Posterior { mean: mu, sd }, s, z);
             let want = numeric(mu, sd, s, z).max(0.0);
             assert!((closed - want).abs() < 1e-6, "μ {mu} σ {sd} s {s} z {z}: {closed} vs {want}");
@@ -391,7 +392,8 @@ mod tests {
         // Standardising is an affine map: the same data shifted by 10 and scaled by 2
         // (noise by 4) gives the same posterior, shifted and scaled.
         let t = Standardise { shift: 10.0, scale: 2.0 };
-        let moved: Vec<Sample> = s.iter().map(|x| Sample { y: 10.0 + 2.0 * x.y, noise_var: 0.4, ..x.clone() }).collect();
+        let moved: Vec<Sample> =
+            s.iter().map(|x| Sample { y: 10.0 + 2.0 * x.y, noise_var: 0.4, ..x.clone() }).collect();
         let q = Gp::fit_standardised(&moved, hyper(0.5), t).unwrap().predict(&[0.5]);
         assert!((q.mean - (10.0 + 2.0 * p.mean)).abs() < 1e-9 && (q.sd - 2.0 * p.sd).abs() < 1e-9, "{q:?}");
     }
@@ -411,8 +413,13 @@ mod tests {
             let (mut up, mut down) = (theta.to_vec(), theta.to_vec());
             up[k] += h;
             down[k] -= h;
-            let numeric = (objective(&samples, &up, 0.1).unwrap().0 - objective(&samples, &down, 0.1).unwrap().0) / (2.0 * h);
-            assert!((numeric - grad[k]).abs() < 1e-5 * (1.0 + numeric.abs()), "θ{k}: analytic {} vs numeric {numeric}", grad[k]);
+            let numeric =
+                (objective(&samples, &up, 0.1).unwrap().0 - objective(&samples, &down, 0.1).unwrap().0) / (2.0 * h);
+            assert!(
+                (numeric - grad[k]).abs() < 1e-5 * (1.0 + numeric.abs()),
+                "θ{k}: analytic {} vs numeric {numeric}",
+                grad[k]
+            );
         }
     }
 

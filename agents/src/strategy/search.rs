@@ -178,7 +178,13 @@ pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
         pool(input, &space, &prior, &mut rng).iter().map(|u| snap(&space, u)).collect();
     // The elites themselves, exactly: on a new model version the old winners are the
     // first thing worth re-measuring.
-    candidates.extend(input.elites.iter().filter(|e| space.check(&e.config).is_ok()).map(|e| (e.config.clone(), space.to_unit(&e.config))));
+    candidates.extend(
+        input
+            .elites
+            .iter()
+            .filter(|e| space.check(&e.config).is_ok())
+            .map(|e| (e.config.clone(), space.to_unit(&e.config))),
+    );
     let mut out = Vec::new();
     if let Some((suggestion, u, mean)) = remeasure_best_elite(&model, &space, input) {
         model.believe(&u, mean);
@@ -258,7 +264,8 @@ struct ShipBar {
 impl ShipBar {
     fn of(model: &Surrogate, space: &Space, input: &SearchInput) -> ShipBar {
         let incumbent = model.predict(&space.to_unit(input.incumbent)).score.mean;
-        let mut se: Vec<f64> = input.observations.iter().map(|o| o.score_se).filter(|s| s.is_finite() && *s > 0.0).collect();
+        let mut se: Vec<f64> =
+            input.observations.iter().map(|o| o.score_se).filter(|s| s.is_finite() && *s > 0.0).collect();
         se.sort_by(f64::total_cmp);
         // The largest reads are the single ones (pooled reads are tighter): a new arm is read once.
         ShipBar { incumbent, read_se: se.last().copied() }

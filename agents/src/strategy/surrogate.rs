@@ -119,7 +119,8 @@ impl Surrogate {
         for g in &task.guardrails {
             let Some(threshold_pct) = threshold_pct(g, baseline_means) else { continue };
             let metric = g.metric.clone();
-            let Some((gp, _)) = fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim()), &[])
+            let Some((gp, _)) =
+                fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim()), &[])
             else {
                 continue;
             };

@@ -3,11 +3,11 @@
 //! the model as its author.
 
 use crate::support::{config, task, MockModel, BACKENDS};
+use actix::{Actor, Addr};
 use agents::protocol::{Incumbent, Insight, Interval, Observation, Pattern};
-use agents::reasoning::{ReasoningTotals, Reasoner};
+use agents::reasoning::{Reasoner, ReasoningTotals};
 use agents::skill::{Learn, PatchOutcome, SkillAgent};
 use agents::strategy::learning::LearningSettings;
-use actix::{Actor, Addr};
 use serde_json::json;
 use skillhub::{ApplyPatch, GetSkill, PatchOp, Provenance, Skill, SkillPatch, SkillStore, Skillhub};
 use std::collections::BTreeMap;
@@ -37,9 +37,14 @@ impl Hub {
     /// The Skill agent, thinking with `r`, learns from [`measured`].
     pub async fn learn(&self, r: &Reasoner) -> Vec<PatchOutcome> {
         let h = crate::support::handle("skill");
-        let agent = SkillAgent::new(self.addr.clone().recipient(), self.addr.clone().recipient(), LearningSettings::default(), h)
-            .with_reasoner(Some(r.clone()))
-            .start();
+        let agent = SkillAgent::new(
+            self.addr.clone().recipient(),
+            self.addr.clone().recipient(),
+            LearningSettings::default(),
+            h,
+        )
+        .with_reasoner(Some(r.clone()))
+        .start();
         let msg = Learn { task: task(), insight: Arc::new(measured()) };
         agent.send(msg).await.expect("skill agent is running").expect("patch outcomes")
     }
@@ -132,7 +137,11 @@ async fn a_model_rule_citing_an_experiment_that_did_not_measure_its_effect_is_re
 
     let questions = model.questions().await;
     assert_eq!(questions.len(), 2);
-    assert!(questions[1].1.contains("cites none of the experiments that measured rank.w_click on dwell"), "{}", questions[1].1);
+    assert!(
+        questions[1].1.contains("cites none of the experiments that measured rank.w_click on dwell"),
+        "{}",
+        questions[1].1
+    );
     assert!(outcomes.iter().all(|o| !o.patch_id.contains("llm-rule")), "{outcomes:?}");
     let skill = hub.skill().await;
     assert!(skill.rules.iter().all(|rule| rule.provenance.model != r.model()), "{:?}", skill.rules);

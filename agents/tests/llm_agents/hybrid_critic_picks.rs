@@ -3,18 +3,19 @@
 
 use crate::repair_then_fallback::{actor, propose, review};
 use crate::support::{config, config_json, handle, MockModel, BACKENDS};
+use actix::Actor;
 use agents::actor::ActorReasoning;
 use agents::critic::{CriticAgent, CriticSettings};
 use agents::protocol::{Candidate, Origin, Verdict};
 use agents::strategy::critique::{review as builtin_review, CritiqueInput};
-use actix::Actor;
 use serde_json::json;
 
 #[actix::test]
 async fn a_hybrid_proposal_holds_both_origins_and_the_critics_verdict_decides_which_run() {
     let backend = BACKENDS[0];
     let actor_model = MockModel::start(backend).await;
-    let far = json!({"candidates": [{"hypothesis": "much larger pre-rank cut", "config": config_json(900.0, 0.2, 0.9)}]});
+    let far =
+        json!({"candidates": [{"hypothesis": "much larger pre-rank cut", "config": config_json(900.0, 0.2, 0.9)}]});
     actor_model.answers(&[far]).await;
     let r = actor_model.reasoner("actor");
 

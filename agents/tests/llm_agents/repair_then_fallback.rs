@@ -4,14 +4,14 @@
 //! counts the fallback.
 
 use crate::support::{self, arm, config, config_json, experiment, handle, task, MockModel, BACKENDS};
+use actix::Actor;
 use agents::actor::{ActorAgent, ActorReasoning, Propose};
 use agents::critic::{CriticAgent, CriticSettings, Review};
 use agents::insight::{Analyse, InsightAgent};
 use agents::journal::Journal;
 use agents::protocol::{Candidate, Origin, Proposal};
-use agents::reasoning::{ReasoningTotals, Reasoner};
+use agents::reasoning::{Reasoner, ReasoningTotals};
 use agents::strategy::memory::InsightSettings;
-use actix::Actor;
 use serde_json::json;
 
 /// One question, no valid answer, one repair round, one fallback.
@@ -53,7 +53,12 @@ fn candidate(id: &str, cfg: skillhub::Configuration) -> Candidate {
 
 pub fn review(candidates: Vec<Candidate>) -> Review {
     let task = task();
-    Review { control: task.baseline(), task, proposal: Proposal { round: support::round(1), candidates }, insight: None }
+    Review {
+        control: task.baseline(),
+        task,
+        proposal: Proposal { round: support::round(1), candidates },
+        insight: None,
+    }
 }
 
 #[actix::test]
@@ -61,7 +66,8 @@ async fn actor_answer_breaking_an_invariant_is_repaired_once_then_the_optimiser_
     for backend in BACKENDS {
         let model = MockModel::start(backend).await;
         // Schema-valid (every weight inside [0, 1]) but 0.9 + 0.8 breaks the invariant.
-        let breaks_invariant = json!({"candidates": [{"hypothesis": "more of both", "config": config_json(300.0, 0.9, 0.8)}]});
+        let breaks_invariant =
+            json!({"candidates": [{"hypothesis": "more of both", "config": config_json(300.0, 0.9, 0.8)}]});
         // The correction gets worse: out of range and an unknown parameter.
         let mut worse = config_json(5000.0, 0.5, 0.5);
         worse["launch_arms"] = json!(100);
@@ -86,7 +92,8 @@ async fn actor_answer_breaking_an_invariant_is_repaired_once_then_the_optimiser_
 async fn actor_answer_out_of_range_names_the_bound_in_the_repair_round() {
     for backend in BACKENDS {
         let model = MockModel::start(backend).await;
-        let out_of_range = json!({"candidates": [{"hypothesis": "keep more", "config": config_json(100000.0, 0.5, 0.5)}]});
+        let out_of_range =
+            json!({"candidates": [{"hypothesis": "keep more", "config": config_json(100000.0, 0.5, 0.5)}]});
         model.answers(&[out_of_range.clone(), out_of_range]).await;
         let r = model.reasoner("actor");
 
@@ -94,7 +101,11 @@ async fn actor_answer_out_of_range_names_the_bound_in_the_repair_round() {
 
         let questions = model.questions().await;
         assert_eq!(questions.len(), 2, "{backend:?}");
-        assert!(questions[1].1.contains("candidates[0].config.prerank.top_k: 100000.0 is above the maximum 1000"), "{}", questions[1].1);
+        assert!(
+            questions[1].1.contains("candidates[0].config.prerank.top_k: 100000.0 is above the maximum 1000"),
+            "{}",
+            questions[1].1
+        );
         all_builtin_and_valid(&proposal);
         assert_eq!(r.totals(), FELL_BACK, "{backend:?}");
     }
@@ -128,9 +139,11 @@ async fn critic_answer_judging_a_candidate_twice_is_repaired_once_then_the_built
         ]});
         model.answers(&[twice.clone(), twice]).await;
         let r = model.reasoner("critic");
-        let critic = CriticAgent::new(CriticSettings::default(), handle("critic")).with_reasoner(Some(r.clone())).start();
+        let critic =
+            CriticAgent::new(CriticSettings::default(), handle("critic")).with_reasoner(Some(r.clone())).start();
 
-        let msg = review(vec![candidate("r1-c1", config(300.0, 0.6, 0.4)), candidate("r1-c2", config(600.0, 0.2, 0.9))]);
+        let msg =
+            review(vec![candidate("r1-c1", config(300.0, 0.6, 0.4)), candidate("r1-c2", config(600.0, 0.2, 0.9))]);
         let verdict = critic.send(msg).await.expect("critic is running").expect("a verdict");
 
         let questions = model.questions().await;
@@ -147,14 +160,17 @@ async fn critic_answer_judging_a_candidate_twice_is_repaired_once_then_the_built
 async fn insight_note_that_quotes_no_measured_number_is_repaired_once_then_the_built_in_notes_stand() {
     for backend in BACKENDS {
         let model = MockModel::start(backend).await;
-        let result = experiment(1, vec![arm("r1-c1", config(300.0, 0.6, 0.4), 2.0), arm("r1-c2", config(600.0, 0.2, 0.9), 1.0)]);
-        let expected = agents::strategy::memory::analyse(&task(), std::slice::from_ref(&result), &InsightSettings::default());
+        let result =
+            experiment(1, vec![arm("r1-c1", config(300.0, 0.6, 0.4), 2.0), arm("r1-c2", config(600.0, 0.2, 0.9), 1.0)]);
+        let expected =
+            agents::strategy::memory::analyse(&task(), std::slice::from_ref(&result), &InsightSettings::default());
         let facts = agents::reasoning::insight::facts(&expected);
         assert!(!facts.is_empty(), "the fixture must give the model something to explain");
         let vague = json!({"notes": [{"fact": facts[0].id, "text": "This one is clearly the best; trust me."}]});
         model.answers(&[vague.clone(), vague]).await;
         let r = model.reasoner("insight");
-        let journal = Journal::open(&sled::Config::new().temporary(true).open().expect("temporary db")).expect("journal");
+        let journal =
+            Journal::open(&sled::Config::new().temporary(true).open().expect("temporary db")).expect("journal");
         let insight = InsightAgent::new(task(), journal, InsightSettings::default(), handle("insight"))
             .with_reasoner(Some(r.clone()))
             .start();
@@ -163,7 +179,11 @@ async fn insight_note_that_quotes_no_measured_number_is_repaired_once_then_the_b
 
         let questions = model.questions().await;
         assert_eq!(questions.len(), 2, "{backend:?}");
-        assert!(questions[1].1.contains(&format!("quote one of the measured numbers of `{}`", facts[0].id)), "{}", questions[1].1);
+        assert!(
+            questions[1].1.contains(&format!("quote one of the measured numbers of `{}`", facts[0].id)),
+            "{}",
+            questions[1].1
+        );
         assert!(!got.notes.is_empty());
         assert!(got.notes.iter().all(|n| n.author == "builtin"), "{:?}", got.notes);
         assert_eq!(r.totals(), FELL_BACK, "{backend:?}");
@@ -218,7 +238,8 @@ async fn actor_answer_in_prose_is_sent_back_as_data_and_a_json_correction_is_use
     for backend in BACKENDS {
         let model = MockModel::start(backend).await;
         let prose = ("Sure! I would raise prerank.top_k to 500.".to_string(), false);
-        let fixed = json!({"candidates": [{"hypothesis": "a wider pre-rank cut", "config": config_json(500.0, 0.5, 0.5)}]});
+        let fixed =
+            json!({"candidates": [{"hypothesis": "a wider pre-rank cut", "config": config_json(500.0, 0.5, 0.5)}]});
         model.texts(&[prose, (fixed.to_string(), false)]).await;
         let r = model.reasoner("actor");
 
@@ -226,9 +247,16 @@ async fn actor_answer_in_prose_is_sent_back_as_data_and_a_json_correction_is_use
 
         let questions = model.questions().await;
         assert!(questions[1].1.contains("the answer is not valid JSON"), "{}", questions[1].1);
-        assert!(support::data_block(&questions[1].1, "previous_answer").contains("Sure! I would raise"), "{}", questions[1].1);
+        assert!(
+            support::data_block(&questions[1].1, "previous_answer").contains("Sure! I would raise"),
+            "{}",
+            questions[1].1
+        );
         assert_eq!(proposal.candidates.len(), 1);
-        assert_eq!((proposal.candidates[0].origin, &proposal.candidates[0].config), (Origin::Llm, &config(500.0, 0.5, 0.5)));
+        assert_eq!(
+            (proposal.candidates[0].origin, &proposal.candidates[0].config),
+            (Origin::Llm, &config(500.0, 0.5, 0.5))
+        );
         assert_eq!(r.totals(), ReasoningTotals { questions: 1, valid: 1, repairs: 1, fallbacks: 0 }, "{backend:?}");
     }
 }

@@ -6,6 +6,7 @@
 use crate::evidence_or_no_rule::Hub;
 use crate::repair_then_fallback::{actor, propose, review};
 use crate::support::{arm, assert_snapshot, config, experiment, handle, task, MockModel, BACKENDS};
+use actix::Actor;
 use agents::actor::ActorReasoning;
 use agents::critic::{CriticAgent, CriticSettings};
 use agents::insight::{Analyse, InsightAgent};
@@ -13,7 +14,6 @@ use agents::journal::Journal;
 use agents::llm::Backend;
 use agents::protocol::{Candidate, Origin};
 use agents::strategy::memory::InsightSettings;
-use actix::Actor;
 
 fn name(agent: &str, backend: Backend) -> String {
     format!("{agent}_{}", backend.as_str())
@@ -43,8 +43,10 @@ async fn the_critic_sends_the_candidates_that_passed_the_hard_checks() {
         let critic = CriticAgent::new(CriticSettings::default(), handle("critic"))
             .with_reasoner(Some(model.reasoner("critic")))
             .start();
-        let candidate = |id: &str, cfg| Candidate { id: id.into(), config: cfg, hypothesis: "why".into(), origin: Origin::Llm };
-        let msg = review(vec![candidate("r1-c1", config(300.0, 0.6, 0.4)), candidate("r1-c2", config(600.0, 0.2, 0.9))]);
+        let candidate =
+            |id: &str, cfg| Candidate { id: id.into(), config: cfg, hypothesis: "why".into(), origin: Origin::Llm };
+        let msg =
+            review(vec![candidate("r1-c1", config(300.0, 0.6, 0.4)), candidate("r1-c2", config(600.0, 0.2, 0.9))]);
         critic.send(msg).await.expect("critic is running").expect("a verdict");
         assert_snapshot(&name("critic", backend), &first_body(&model).await);
     }
@@ -54,11 +56,13 @@ async fn the_critic_sends_the_candidates_that_passed_the_hard_checks() {
 async fn insight_sends_the_measured_facts() {
     for backend in BACKENDS {
         let model = MockModel::start(backend).await;
-        let journal = Journal::open(&sled::Config::new().temporary(true).open().expect("temporary db")).expect("journal");
+        let journal =
+            Journal::open(&sled::Config::new().temporary(true).open().expect("temporary db")).expect("journal");
         let insight = InsightAgent::new(task(), journal, InsightSettings::default(), handle("insight"))
             .with_reasoner(Some(model.reasoner("insight")))
             .start();
-        let result = experiment(1, vec![arm("r1-c1", config(300.0, 0.6, 0.4), 2.0), arm("r1-c2", config(600.0, 0.2, 0.9), 1.0)]);
+        let result =
+            experiment(1, vec![arm("r1-c1", config(300.0, 0.6, 0.4), 2.0), arm("r1-c2", config(600.0, 0.2, 0.9), 1.0)]);
         insight.send(Analyse(result)).await.expect("insight is running").expect("an insight");
         assert_snapshot(&name("insight", backend), &first_body(&model).await);
     }

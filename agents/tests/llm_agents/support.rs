@@ -4,11 +4,15 @@
 
 use agents::agent::AgentHandle;
 use agents::llm::{client_with, Backend, CallStats, LlmSettings, RetryPolicy};
-use agents::protocol::{ArmResult, ExperimentResult, GuardrailStatus, GuardrailVerdict, Interval, MetricEstimate, RoundRef};
+use agents::protocol::{
+    ArmResult, ExperimentResult, GuardrailStatus, GuardrailVerdict, Interval, MetricEstimate, RoundRef,
+};
 use agents::reasoning::config::placeholders_of;
 use agents::reasoning::{Prompt, Reasoner};
 use serde_json::{json, Value as Json};
-use skillhub::{Budget, Configuration, Direction, Guardrail, Invariant, Limit, Objective, ParamKind, ParamSpec, TaskSpec, Value};
+use skillhub::{
+    Budget, Configuration, Direction, Guardrail, Invariant, Limit, Objective, ParamKind, ParamSpec, TaskSpec, Value,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,9 +160,10 @@ impl MockModel {
                 let text = |v: &Json| v.as_str().expect("text field").to_string();
                 match self.backend {
                     Backend::OpenAi => (text(&body["messages"][0]["content"]), text(&body["messages"][1]["content"])),
-                    Backend::Gemini => {
-                        (text(&body["systemInstruction"]["parts"][0]["text"]), text(&body["contents"][0]["parts"][0]["text"]))
-                    }
+                    Backend::Gemini => (
+                        text(&body["systemInstruction"]["parts"][0]["text"]),
+                        text(&body["contents"][0]["parts"][0]["text"]),
+                    ),
                 }
             })
             .collect()
@@ -247,5 +252,8 @@ pub fn assert_snapshot(name: &str, body: &Json) {
     }
     let stored = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("{}: {e}; run with {UPDATE}=1 to write it", file.display()));
-    assert!(stored == shown, "{name}: the request changed; if on purpose, run with {UPDATE}=1 and review the diff.\nnow:\n{shown}");
+    assert!(
+        stored == shown,
+        "{name}: the request changed; if on purpose, run with {UPDATE}=1 and review the diff.\nnow:\n{shown}"
+    );
 }
