@@ -319,6 +319,11 @@ proptest! {
             id: format!("r1-c{i}"), config: c.config.clone(), hypothesis: c.hypothesis.clone(), origin: Origin::Llm,
         }).collect();
         let shown: Vec<&Candidate> = shown.iter().collect();
+        // A valid verdict chooses at least one of the candidates (all passed the checks).
+        let mut accept = accept;
+        if accept[..n].iter().all(|a| !a) {
+            accept[n - 1] = true;
+        }
         let verdict = CriticAnswer { decisions: shown.iter().enumerate().map(|(i, c)| Judgement {
             candidate_id: c.id.clone(), accept: accept[i], reason: hypotheses[i].clone(),
         }).collect() };
