@@ -12,6 +12,8 @@
 //! configuration, its best-so-far configuration after each round and every configuration
 //! it launched. For rectune's runs the Critic's risk rule is also audited from the
 //! journal: how many launched arms the surrogate predicted above the risk threshold.
+//! A second table gives every scenario's provable ceiling under both model versions
+//! (`rectune::platform::sim::ceiling`): the share of the gap the ship rule can reach.
 //!
 //! `cargo bench --bench tuning`; environment:
 //! - `BENCH_SEEDS=N` (default 5): seeds 1..=N;
@@ -311,6 +313,32 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
         .collect()
 }
 
+/// The provable ceiling of one scenario and model version (see
+/// `rectune::platform::sim::ceiling`): what one experiment of the task's size could ship
+/// under the ship rule, reading its expected values.
+fn ceiling_row(scenario: &str, version: &str, task: &TaskSpec, confidence: f64) -> String {
+    let s = Scenario::load(scenario, version).expect("scenario");
+    match s.provable_ceiling(task, confidence) {
+        Ok(c) => {
+            let margins: Vec<String> = task
+                .guardrails
+                .iter()
+                .zip(&c.bar.guardrail_margins)
+                .map(|(g, m)| format!("{} {m:.2}", g.describe()))
+                .collect();
+            format!(
+                "| {scenario} | {version} | {:.1}% | {:.1}% | {} | {:.2} | {} |",
+                100.0 * c.share(),
+                100.0 * c.min_step_share(),
+                c.bar.units_per_arm,
+                c.bar.objective_se,
+                margins.join("; ")
+            )
+        }
+        Err(e) => format!("| {scenario} | {version} | not computed: {e} | | | | |"),
+    }
+}
+
 /// One row of the table: a strategy on one scenario over every seed.
 fn row(scenario: &str, model: &str, label: &str, runs: &[Scored]) {
     let n = runs.len();
@@ -357,8 +385,13 @@ fn main() {
     }
     println!("| scenario | model | strategy | captured gap, median (min-max) | rounds to 90%, median (runs that got there) | rounds to 80% | infeasible final | launched arms breaching a guardrail in truth | launched arms above the Critic's risk threshold (of those predicted) | seconds |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut ceilings = Vec::new();
     for scenario in &scenarios {
-        let task = settings(scenario, 1, &dir.path().join("probe.db"), "v1", ActorReasoning::Builtin).task;
+        let probe = settings(scenario, 1, &dir.path().join("probe.db"), "v1", ActorReasoning::Builtin);
+        let task = probe.task;
+        for version in ["v1", "v2"] {
+            ceilings.push(ceiling_row(scenario, version, &task, probe.agents.online.confidence));
+        }
         let judge_v1 = Judge::new(scenario, "v1", &task);
         let judge_v2 = Judge::new(scenario, "v2", &task);
         let db = |seed: u64, what: &str| dir.path().join(format!("{scenario}-{seed}-{what}.db"));
@@ -424,6 +457,13 @@ fn main() {
         if wants("warm-v2") {
             row(scenario, "v2", "rectune built-in (warm from v1 skills)", &warm);
         }
+    }
+    println!();
+    println!("provable ceiling: the best configuration that one experiment of the task's size, read at its expected values, would ship under the ship rule");
+    println!("| scenario | model | provable ceiling (share of gap) | smallest provable step (share of gap) | units per arm | objective se (score points) | guardrail proof margins (limit units) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for line in &ceilings {
+        println!("{line}");
     }
     println!("total {:.0} s", started.elapsed().as_secs_f64());
 }

@@ -33,6 +33,7 @@ pub fn empty_insight(task: &TaskSpec, round: u32) -> Insight {
         rolled_back: None,
         elites: vec![],
         sensitivity: BTreeMap::new(),
+        sensitivity_basis: String::new(),
         patterns: vec![],
         failures: vec![],
         observations: vec![],

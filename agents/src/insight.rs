@@ -121,6 +121,7 @@ fn log_insight(i: &Insight) {
         elites = i.elites.len(),
         observations = i.observations.len(),
         sensitivity = %top.join(" "),
+        sensitivity_basis = %i.sensitivity_basis,
         converged = i.converged,
         reason = %i.convergence_reason,
         "memory updated"

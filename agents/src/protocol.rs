@@ -255,8 +255,13 @@ pub struct Insight {
     #[serde(default)]
     pub rolled_back: Option<String>,
     pub elites: Vec<Elite>,
-    /// Relative importance of each parameter for the objective, summing to 1.
+    /// Relative importance of each parameter for the objective, summing to 1: 1/ℓ of
+    /// the objective surrogate's fitted length scales (see `strategy::sensitivity`).
     pub sensitivity: BTreeMap<String, f64>,
+    /// Where `sensitivity` was read from (length scales, or the linear fallback while
+    /// there are too few observations), with the number of observations.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sensitivity_basis: String,
     pub patterns: Vec<Pattern>,
     /// Candidates measured as clearly worse or unsafe, to avoid repeating them.
     pub failures: Vec<Configuration>,

@@ -169,10 +169,8 @@ fn arm_result(
     };
     let (score_vs_control, score_se_vs_control, score_p_vs_control) = score(input.task, &vs_control, input.confidence);
     let (score_vs_baseline, score_se_vs_baseline, _) = score(input.task, &vs_baseline, input.confidence);
-    // Any treatment may become the one that ships, so a guardrail's non-inferiority is
-    // tested family-wise across the round's treatments (Bonferroni).
-    let treatments = input.plan.iter().filter(|p| p.role == Role::Treatment).count().max(1);
-    let alpha = (1.0 - input.confidence) / treatments as f64;
+    let treatments = input.plan.iter().filter(|p| p.role == Role::Treatment).count();
+    let alpha = family_alpha(input.confidence, treatments);
     let guardrails = input
         .task
         .guardrails
@@ -197,6 +195,14 @@ fn arm_result(
         guardrails,
         shippable: false,
     }
+}
+
+/// The per-treatment level of the ship rule for a round of `treatments` treatments.
+/// Any treatment may become the one that ships, so a guardrail's one-sided
+/// non-inferiority is tested at this level (Bonferroni); it is also the level of Holm's
+/// first step, which the objective of the round's most significant treatment must pass.
+pub fn family_alpha(confidence: f64, treatments: usize) -> f64 {
+    (1.0 - confidence) / treatments.max(1) as f64
 }
 
 fn apply_ship_rule(arms: &mut [ArmResult], alpha: f64, blocked: bool) {

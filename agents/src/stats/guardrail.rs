@@ -13,7 +13,7 @@
 use super::dist::t_two_sided;
 use super::effect::relative_lift;
 use super::error::{StatsError, StatsResult};
-use super::moments::{summarize, ArmSummary};
+use super::moments::summarize;
 use crate::platform::MetricData;
 use crate::protocol::{GuardrailStatus, GuardrailVerdict, Interval};
 use skillhub::{Guardrail, Limit};
@@ -28,13 +28,37 @@ pub fn check_guardrail(
     alpha: f64,
 ) -> StatsResult<GuardrailVerdict> {
     let confidence = confidence_of(alpha)?;
-    let t = summarize(treatment)?;
+    let read = interval(g, treatment, baseline, confidence)?;
     let (status, reason) = match g.limit {
-        Limit::MaxDropPct(p) => relative(g, &t, &summarize(baseline)?, -p, confidence)?,
-        Limit::MaxRisePct(p) => relative(g, &t, &summarize(baseline)?, p, confidence)?,
-        Limit::AtMost(v) | Limit::AtLeast(v) => absolute(g, &t, v, confidence)?,
+        Limit::MaxDropPct(p) => relative(g, read, -p, confidence),
+        Limit::MaxRisePct(p) => relative(g, read, p, confidence),
+        Limit::AtMost(v) | Limit::AtLeast(v) => absolute(g, read, v, confidence),
     };
     Ok(GuardrailVerdict { metric: g.metric.clone(), rule: g.describe(), status, reason })
+}
+
+/// How far inside its limit a treatment must read for the guardrail to be shown to hold
+/// at one-sided level `alpha`: the half-width of the interval [`check_guardrail`] judges,
+/// in the limit's units (lift points for relative limits, metric units for absolute
+/// ones). Used to ask which configurations an experiment of this size could ever ship.
+pub fn proof_margin(g: &Guardrail, treatment: &MetricData, baseline: &MetricData, alpha: f64) -> StatsResult<f64> {
+    let read = interval(g, treatment, baseline, confidence_of(alpha)?)?;
+    Ok(if g.higher_is_safe() { read.estimate - read.low } else { read.high - read.estimate })
+}
+
+/// The interval a guardrail is judged on: the relative lift against the baseline for
+/// relative limits, the treatment's own mean (t interval) for absolute ones.
+fn interval(g: &Guardrail, treatment: &MetricData, baseline: &MetricData, confidence: f64) -> StatsResult<Interval> {
+    let t = summarize(treatment)?;
+    match g.limit {
+        Limit::MaxDropPct(_) | Limit::MaxRisePct(_) => {
+            Ok(relative_lift(&t, &summarize(baseline)?, confidence)?.lift_pct())
+        }
+        Limit::AtMost(_) | Limit::AtLeast(_) => {
+            let half = t_two_sided(confidence, t.n as f64 - 1.0)? * t.std_err();
+            Ok(Interval { estimate: t.mean, low: t.mean - half, high: t.mean + half })
+        }
+    }
 }
 
 /// Like [`check_guardrail`], but data that cannot be read gives `Inconclusive` with the
@@ -80,14 +104,7 @@ fn status_word(s: GuardrailStatus) -> &'static str {
 }
 
 /// `limit_pct` is the signed lift at the edge: -p for a maximum drop, +p for a rise.
-fn relative(
-    g: &Guardrail,
-    t: &ArmSummary,
-    b: &ArmSummary,
-    limit_pct: f64,
-    confidence: f64,
-) -> StatsResult<(GuardrailStatus, String)> {
-    let lift = relative_lift(t, b, confidence)?.lift_pct();
+fn relative(g: &Guardrail, lift: Interval, limit_pct: f64, confidence: f64) -> (GuardrailStatus, String) {
     let s = status(lift, limit_pct, g.higher_is_safe());
     let reason = format!(
         "{} lift {:+.2}% [{:+.2}%, {:+.2}%] ({:.0}% CI) vs limit {:+}%: {}",
@@ -99,12 +116,10 @@ fn relative(
         limit_pct,
         status_word(s)
     );
-    Ok((s, reason))
+    (s, reason)
 }
 
-fn absolute(g: &Guardrail, t: &ArmSummary, threshold: f64, confidence: f64) -> StatsResult<(GuardrailStatus, String)> {
-    let half = t_two_sided(confidence, t.n as f64 - 1.0)? * t.std_err();
-    let mean = Interval { estimate: t.mean, low: t.mean - half, high: t.mean + half };
+fn absolute(g: &Guardrail, mean: Interval, threshold: f64, confidence: f64) -> (GuardrailStatus, String) {
     let s = status(mean, threshold, g.higher_is_safe());
     let op = if g.higher_is_safe() { ">=" } else { "<=" };
     let reason = format!(
@@ -116,7 +131,7 @@ fn absolute(g: &Guardrail, t: &ArmSummary, threshold: f64, confidence: f64) -> S
         100.0 * confidence,
         status_word(s)
     );
-    Ok((s, reason))
+    (s, reason)
 }
 
 /// Four significant digits: enough to see why a verdict fell as it did.
@@ -185,6 +200,24 @@ mod tests {
         let min = Guardrail { metric: "categories".into(), limit: Limit::AtLeast(3.0) };
         let s = check_guardrail(&min, &arm(1000, 3.5, 1.0), &base, 0.05).unwrap().status;
         assert_eq!(s, GuardrailStatus::Holds);
+    }
+
+    #[test]
+    fn proof_margin_is_where_the_verdict_turns_to_holds() {
+        let base = arm(10_000, 100.0, 10.0);
+        // se of the lift ~0.141%, one-sided 5%: about 1.645 x 0.141 = 0.233 points.
+        let m = proof_margin(&drop(0.5), &base, &base, 0.05).unwrap();
+        assert!((m - 0.2327).abs() < 0.002, "{m}");
+        let status = |lift_pct: f64| {
+            let t = arm(10_000, 100.0 * (1.0 + lift_pct / 100.0), 10.0);
+            check_guardrail(&drop(0.5), &t, &base, 0.05).unwrap().status
+        };
+        assert_eq!(status(-(0.5 - m) + 0.01), GuardrailStatus::Holds);
+        assert_eq!(status(-(0.5 - m) - 0.01), GuardrailStatus::Inconclusive);
+        // Absolute limits: the t half-width of the treatment's own mean.
+        let g = Guardrail { metric: "latency_p99_ms".into(), limit: Limit::AtMost(120.0) };
+        let m = proof_margin(&g, &arm(1000, 110.0, 5.0), &base, 0.05).unwrap();
+        assert!((m - 1.6464 * 5.0 / 1000f64.sqrt()).abs() < 1e-3, "{m}");
     }
 
     #[test]

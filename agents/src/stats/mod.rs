@@ -48,7 +48,7 @@ pub use dist::{
 };
 pub use effect::{compare, compare_summaries, relative_lift, welch, AbsoluteEffect, Effect, RelativeEffect};
 pub use error::{StatsError, StatsResult};
-pub use guardrail::{check_guardrail, guardrail_verdict};
+pub use guardrail::{check_guardrail, guardrail_verdict, proof_margin};
 pub use moments::{mean_summary, ratio_summary, summarize, ArmSummary};
 pub use multiple::{bh_adjusted, holm_adjusted, holm_reject};
 pub use power::{detectable_mde, units_per_arm};

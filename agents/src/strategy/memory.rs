@@ -3,6 +3,7 @@
 //! convergence signal. Rebuilding it after a restart is replaying the journal.
 
 use super::pareto::{pareto_front, select_diverse, Measured};
+use super::surrogate::Surrogate;
 use crate::protocol::{
     ArmResult, Elite, ExperimentResult, GuardrailStatus, Incumbent, Insight, Interval, Observation, RoundRef,
 };
@@ -15,15 +16,14 @@ use std::collections::BTreeMap;
 pub struct InsightSettings {
     /// Elites kept on the diverse Pareto front.
     pub elites: usize,
-    /// Rounds without any plausible improvement before declaring convergence.
+    /// Experiments read before the convergence test may stop the run: a surrogate fitted
+    /// on fewer reads is not trusted to rule a region out.
     pub patience: u32,
-    /// An improvement smaller than this (objective, %) is not worth another round.
-    pub min_lift_pct: f64,
 }
 
 impl Default for InsightSettings {
     fn default() -> Self {
-        Self { elites: 5, patience: 3, min_lift_pct: 0.25 }
+        Self { elites: 5, patience: 3 }
     }
 }
 
@@ -221,33 +221,38 @@ fn failures(results: &[ExperimentResult], rolled_back: &[Configuration]) -> Vec<
     measured.chain(rolled_back.iter().cloned()).collect()
 }
 
-fn convergence(results: &[ExperimentResult], s: &InsightSettings) -> (bool, String) {
+/// Converged when nothing within reach can still beat the incumbent by what the next
+/// experiment can show (see [`super::convergence`]), once `patience` experiments are read.
+fn convergence(
+    task: &TaskSpec,
+    results: &[ExperimentResult],
+    model: Option<&Surrogate>,
+    obs: &[Observation],
+    incumbent: &Configuration,
+    s: &InsightSettings,
+) -> (bool, String) {
     let p = s.patience as usize;
     if results.len() < p.max(1) {
         return (false, format!("{} of at least {p} experiments read", results.len()));
     }
-    let recent = &results[results.len() - p..];
-    let best_upper = recent
-        .iter()
-        .flat_map(|r| r.arms.iter())
-        .filter(|a| !a.vs_control.is_empty())
-        .map(|a| a.score_vs_control.high)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let shipped = recent.iter().any(|r| r.arms.iter().any(|a| a.shippable));
-    if !shipped && best_upper < s.min_lift_pct {
-        (true, format!("in the last {p} experiments no arm could beat the control by {:.2}% (best upper bound {best_upper:+.2}%)", s.min_lift_pct))
-    } else {
-        (false, format!("best upper bound of the last {p} experiments is {best_upper:+.2}% (threshold {:.2}%), shipped: {shipped}", s.min_lift_pct))
-    }
+    let Some(model) = model else { return (false, "the objective surrogate could not be fitted".into()) };
+    let seed = results.last().map_or(0, |r| u64::from(r.round.round));
+    let c = super::convergence::test(model, &task.space(), obs, incumbent, seed);
+    (c.converged, c.reason)
 }
 
 /// The Insight after the last of `results`.
 pub fn analyse(task: &TaskSpec, results: &[ExperimentResult], s: &InsightSettings) -> Insight {
     let obs = observations(results);
-    let report = super::sensitivity::analyse_observations(&task.space(), &obs);
-    let replayed = replay(task, results);
     let baseline_means = baseline_means(results);
-    let (converged, convergence_reason) = convergence(results, s);
+    // One surrogate (the Actor's, without a skill's hints) for both readings; uniform
+    // relevance so the length scales are this run's data speaking.
+    let model = Surrogate::fit(task, &obs, &baseline_means, &BTreeMap::new());
+    let report =
+        super::sensitivity::analyse_observations(&task.space(), &obs, model.as_ref().map(|m| m.length_scales()));
+    let replayed = replay(task, results);
+    let (converged, convergence_reason) =
+        convergence(task, results, model.as_ref(), &obs, &replayed.incumbent.config, s);
     let round = results.last().map_or(RoundRef { task_id: task.id.clone(), round: 0 }, |r| r.round.clone());
     Insight {
         round,
@@ -256,6 +261,7 @@ pub fn analyse(task: &TaskSpec, results: &[ExperimentResult], s: &InsightSetting
         rolled_back: replayed.rolled_back_now,
         elites: elites(task, &obs, s.elites),
         sensitivity: report.sensitivity,
+        sensitivity_basis: report.basis,
         patterns: report.patterns,
         failures: failures(results, &replayed.rolled_back),
         observations: obs,
@@ -396,13 +402,31 @@ mod tests {
     }
 
     #[test]
-    fn convergence_needs_patience_rounds_without_a_plausible_improvement() {
+    fn convergence_waits_for_patience_then_asks_whether_anything_in_reach_beats_the_incumbent() {
         let t = task();
-        let flat = |r| result(r, vec![arm("x", 0.2 + 0.1 * f64::from(r), -1.0, 0.0, true, false)]);
+        // Five arms a round, spread so that three rounds cover `a` every 1/14.
+        let round = |r: u32, f: fn(f64) -> f64| {
+            let arms = (0..5u32)
+                .map(|k| {
+                    let a = f64::from(r - 1 + 3 * k) / 14.0;
+                    arm(&format!("r{r}k{k}"), a, f(a), 0.0, true, false)
+                })
+                .collect();
+            result(r, arms)
+        };
         let s = InsightSettings::default();
-        assert!(!analyse(&t, &[flat(1), flat(2)], &s).converged);
-        assert!(analyse(&t, &[flat(1), flat(2), flat(3)], &s).converged);
-        let promising = result(4, vec![arm("y", 0.9, 0.5, 0.0, true, false)]);
-        assert!(!analyse(&t, &[flat(1), flat(2), flat(3), promising], &s).converged);
+        let flat = |_| 0.0;
+        let early = analyse(&t, &[round(1, flat), round(2, flat)], &s);
+        assert!(
+            !early.converged && early.convergence_reason.starts_with("2 of at least 3"),
+            "{}",
+            early.convergence_reason
+        );
+        let done = analyse(&t, &[round(1, flat), round(2, flat), round(3, flat)], &s);
+        assert!(done.converged, "{}", done.convergence_reason);
+        assert!(done.convergence_reason.contains("the 0.50% the next read can show"), "{}", done.convergence_reason);
+        let steep = |a: f64| 3.0 * a * a;
+        let open = analyse(&t, &[round(1, steep), round(2, steep), round(3, steep)], &s);
+        assert!(!open.converged, "{}", open.convergence_reason);
     }
 }

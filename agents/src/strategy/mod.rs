@@ -1,5 +1,6 @@
 //! The built-in strategies: deterministic, offline reasoning for the agents.
 
+pub mod convergence;
 pub mod critique;
 pub mod gp;
 pub mod learning;

@@ -110,21 +110,27 @@ pub fn trust_radius(observations: &[Observation]) -> f64 {
     (0.15 * 1.6f64.powi(rounds.len() as i32)).clamp(0.15, 0.5)
 }
 
-fn pool(input: &SearchInput, space: &Space, prior: &[Sample], rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
-    let b = bounds(space, input.region);
-    let radius = trust_radius(input.observations);
-    let mut centres = vec![space.to_unit(input.incumbent)];
-    let mut best: Vec<&Observation> = input.observations.iter().filter(|o| o.safe).collect();
+/// Where the pool is drawn around: the incumbent, the best safe measured points and the
+/// prior samples (the skill's elites not yet re-measured: the region it narrowed the
+/// search to).
+fn centres(space: &Space, observations: &[Observation], incumbent: &Configuration, prior: &[Sample]) -> Vec<Vec<f64>> {
+    let mut centres = vec![space.to_unit(incumbent)];
+    let mut best: Vec<&Observation> = observations.iter().filter(|o| o.safe).collect();
     best.sort_by(|a, z| z.score.estimate.total_cmp(&a.score.estimate));
     centres.extend(best.iter().take(3).map(|o| space.to_unit(&o.config)));
-    // The skill's elites not yet re-measured: the region it narrowed the search to.
     centres.extend(prior.iter().map(|p| p.x.clone()));
+    centres
+}
+
+/// Candidate points: uniform within the trust radius of each centre, and Gaussian local
+/// moves around them, inside the bounds `b`.
+fn pool(b: &[(f64, f64)], centres: &[Vec<f64>], radius: f64, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
     let mut out = Vec::with_capacity(POOL_UNIFORM + POOL_LOCAL);
     for i in 0..POOL_UNIFORM {
         let c = &centres[i % centres.len()];
         out.push(
             c.iter()
-                .zip(&b)
+                .zip(b)
                 .map(|(x, (lo, hi))| {
                     let (l, h) = ((x - radius).max(*lo), (x + radius).min(*hi));
                     l + rng.gen::<f64>() * (h - l).max(0.0)
@@ -135,9 +141,24 @@ fn pool(input: &SearchInput, space: &Space, prior: &[Sample], rng: &mut ChaCha8R
     for i in 0..POOL_LOCAL {
         let c = &centres[i % centres.len()];
         let step = radius * [0.2, 0.45, 0.8][i % 3];
-        out.push(c.iter().zip(&b).map(|(x, (lo, hi))| (x + step * normal(rng)).clamp(*lo, *hi)).collect());
+        out.push(c.iter().zip(b).map(|(x, (lo, hi))| (x + step * normal(rng)).clamp(*lo, *hi)).collect());
     }
     out
+}
+
+/// The configurations the search can reach next from what has been measured (the whole
+/// space, no skill region or elites), snapped to valid values: the pool the Actor would
+/// score, for judging whether anything in reach is still worth an experiment.
+pub fn reachable(
+    space: &Space,
+    observations: &[Observation],
+    incumbent: &Configuration,
+    seed: u64,
+) -> Vec<(Configuration, Vec<f64>)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let b = vec![(0.0, 1.0); space.dim()];
+    let centres = centres(space, observations, incumbent, &[]);
+    pool(&b, &centres, trust_radius(observations), &mut rng).iter().map(|u| snap(space, u)).collect()
 }
 
 fn describe_move(space: &Space, from: &Configuration, to: &Configuration) -> String {
@@ -173,9 +194,13 @@ pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
     taken.push(space.to_unit(&space.baseline()));
     taken.push(space.to_unit(input.incumbent));
     let best = best_safe_mean(&model, &space, input);
-    let bar = ShipBar::of(&model, &space, input);
+    let bar = ShipBar::of(&model, &space, input.observations, input.incumbent);
+    let centres = centres(&space, input.observations, input.incumbent, &prior);
     let mut candidates: Vec<(Configuration, Vec<f64>)> =
-        pool(input, &space, &prior, &mut rng).iter().map(|u| snap(&space, u)).collect();
+        pool(&bounds(&space, input.region), &centres, trust_radius(input.observations), &mut rng)
+            .iter()
+            .map(|u| snap(&space, u))
+            .collect();
     // The elites themselves, exactly: on a new model version the old winners are the
     // first thing worth re-measuring.
     candidates.extend(
@@ -238,37 +263,48 @@ fn remeasure_best_elite(model: &Surrogate, space: &Space, input: &SearchInput) -
     Some((suggestion, u, pred.score.mean))
 }
 
+/// A configuration counts as safe when every guardrail is predicted more likely to hold
+/// than not: the best measured mean the search tries to beat, and the candidates the
+/// convergence test weighs, are taken among those.
+pub const SAFE_P: f64 = 0.5;
+
 fn best_safe_mean(model: &Surrogate, space: &Space, input: &SearchInput) -> f64 {
     input
         .observations
         .iter()
         .map(|o| model.predict(&space.to_unit(&o.config)))
-        .filter(|p| p.p_safe >= 0.5)
+        .filter(|p| p.p_safe >= SAFE_P)
         .map(|p| p.score.mean)
         .fold(0.0, f64::max)
 }
 
 /// Critical value of the ship rule's test against the control, roughly: two-sided 5%
 /// split over four treatments (Holm's first step).
-const SHIP_Z: f64 = 2.5;
+pub const SHIP_Z: f64 = 2.5;
 
 /// What the next experiment must show for a candidate to ship: beat the incumbent by a
-/// difference its reads can resolve.
-struct ShipBar {
+/// difference its reads can resolve. The Actor's acquisition and Insight's convergence
+/// test both measure against it.
+pub struct ShipBar {
     /// The surrogate's mean at the incumbent, % vs the baseline.
-    incumbent: f64,
+    pub incumbent: f64,
     /// Standard error of one arm's read against the control, %; `None` before any read.
-    read_se: Option<f64>,
+    pub read_se: Option<f64>,
 }
 
 impl ShipBar {
-    fn of(model: &Surrogate, space: &Space, input: &SearchInput) -> ShipBar {
-        let incumbent = model.predict(&space.to_unit(input.incumbent)).score.mean;
-        let mut se: Vec<f64> =
-            input.observations.iter().map(|o| o.score_se).filter(|s| s.is_finite() && *s > 0.0).collect();
+    pub fn of(model: &Surrogate, space: &Space, observations: &[Observation], incumbent: &Configuration) -> ShipBar {
+        let incumbent = model.predict(&space.to_unit(incumbent)).score.mean;
+        let mut se: Vec<f64> = observations.iter().map(|o| o.score_se).filter(|s| s.is_finite() && *s > 0.0).collect();
         se.sort_by(f64::total_cmp);
         // The largest reads are the single ones (pooled reads are tighter): a new arm is read once.
         ShipBar { incumbent, read_se: se.last().copied() }
+    }
+
+    /// The smallest gain over the incumbent the next experiment can show, %: the ship
+    /// test's critical value times one read's standard error.
+    pub fn detectable_pct(&self) -> Option<f64> {
+        self.read_se.map(|se| SHIP_Z * se)
     }
 
     /// The acquisition: the expected improvement over the incumbent that the next

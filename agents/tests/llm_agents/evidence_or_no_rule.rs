@@ -76,6 +76,7 @@ pub fn measured() -> Insight {
         rolled_back: None,
         elites: vec![],
         sensitivity: BTreeMap::new(),
+        sensitivity_basis: String::new(),
         patterns: vec![Pattern {
             parameter: "rank.w_click".into(),
             metric: "dwell".into(),

@@ -19,9 +19,10 @@
 //! (items, segments, candidates), [`calibration`] (model versions), [`cascade`]
 //! (pre-rank, rank, re-rank), [`outcome`] (slate → expected engagement), [`population`]
 //! (sampling users and their expectation), [`sampling`] (random streams and
-//! distributions), [`truth`] (the oracle), [`search`] (the optimum search), [`cache`]
-//! (the optimum cache), [`scenario`] (the three tasks), [`validate`] (launch requests),
-//! [`experiment`] (the background worker) and [`platform`] (the contract).
+//! distributions), [`truth`] (the oracle), [`search`] (the optimum search), [`ceiling`]
+//! (what one experiment can ship), [`cache`] (the optimum cache), [`scenario`] (the
+//! three tasks), [`validate`] (launch requests), [`experiment`] (the background worker)
+//! and [`platform`] (the contract).
 //!
 //! Guarantees: final sums depend only on the launch request and its seed; arms draw
 //! independent users; the oracle is deterministic; the world of a model version is
@@ -31,6 +32,7 @@ pub mod cache;
 pub mod calibration;
 pub mod cascade;
 pub mod catalogue;
+pub mod ceiling;
 pub mod experiment;
 pub mod outcome;
 pub mod platform;
@@ -48,6 +50,7 @@ mod task_files;
 pub(crate) mod test_util;
 
 pub use catalogue::SimConfig;
+pub use ceiling::{Ceiling, ProofBar};
 pub use outcome::ArmModel;
 pub use platform::{SimOptions, SimPlatform};
 pub use population::{simulate_users, ArmSums};
@@ -67,6 +70,8 @@ pub enum SimError {
     UnknownModelVersion { version: String, known: String },
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    #[error("cannot read the simulated experiment: {0}")]
+    Read(String),
     #[error("optimum cache {path}: {source}")]
     Cache {
         path: std::path::PathBuf,

@@ -77,6 +77,19 @@ impl<F: Fn(&Configuration) -> Eval> Memo<'_, F> {
 
 /// Maximises `f` over `space`; `baseline` is always among the evaluated points.
 pub fn maximise(space: &Space, baseline: &Configuration, f: impl Fn(&Configuration) -> Eval) -> Option<Found> {
+    maximise_from(space, baseline, &[], f)
+}
+
+/// Like [`maximise`], with the pattern search also started from every one of `hints`
+/// (e.g. the optimum of a looser constraint: walking from there along a constraint
+/// that tightens finds what a space-filling design can miss when the feasible region
+/// shrinks to a thin sliver).
+pub fn maximise_from(
+    space: &Space,
+    baseline: &Configuration,
+    hints: &[Configuration],
+    f: impl Fn(&Configuration) -> Eval,
+) -> Option<Found> {
     if space.dim() == 0 {
         return None;
     }
@@ -123,6 +136,7 @@ pub fn maximise(space: &Space, baseline: &Configuration, f: impl Fn(&Configurati
             starts.push(u.clone());
         }
     }
+    starts.extend(hints.iter().map(|h| space.to_unit(h)));
     for start in starts {
         compass(&mut memo, &continuous, start);
     }

@@ -6,7 +6,7 @@ use super::calibration::ModelVersion;
 use super::catalogue::SimConfig;
 use super::outcome::ArmModel;
 use super::population;
-use super::search::{maximise, Eval};
+use super::search::{maximise_from, Eval};
 use super::world::World;
 use super::SIM_VERSION;
 use agents::platform::{Optimum, Oracle};
@@ -54,10 +54,15 @@ impl SimOracle {
 
     /// Searches without looking at the cache (and without filling it).
     pub fn search(&self, task: &TaskSpec) -> Optimum {
+        self.search_from(task, &[])
+    }
+
+    /// [`Self::search`] with the local search also started from `hints`.
+    pub fn search_from(&self, task: &TaskSpec, hints: &[Configuration]) -> Optimum {
         let base_cfg = task.baseline();
         let base = self.expected(&base_cfg);
         let space = task.space();
-        let found = maximise(&space, &base_cfg, |cfg| evaluate(task, &self.expected(cfg), &base));
+        let found = maximise_from(&space, &base_cfg, hints, |cfg| evaluate(task, &self.expected(cfg), &base));
         let (config, metrics) = match found {
             Some(f) => {
                 tracing::debug!(evaluations = f.evaluations, feasible = f.eval.feasible(), "oracle optimum search");
@@ -92,6 +97,24 @@ fn evaluate(task: &TaskSpec, metrics: &BTreeMap<String, f64>, base: &BTreeMap<St
     Eval { score, violation }
 }
 
+impl SimOracle {
+    /// [`Oracle::optimum`] searched from `hints` too, cached under its own key.
+    pub fn optimum_from(&self, task: &TaskSpec, hints: &[Configuration]) -> Optimum {
+        let mut key = self.cache_key(task);
+        if !hints.is_empty() {
+            key = format!("{key}|from|{}", serde_json::to_string(hints).unwrap_or_default());
+        }
+        if let Some(o) = self.cache.get(&key) {
+            return o;
+        }
+        let optimum = self.search_from(task, hints);
+        if let Err(e) = self.cache.put(&key, &optimum) {
+            tracing::warn!(error = %e, "could not store the simulator optimum; it will be recomputed next time");
+        }
+        optimum
+    }
+}
+
 impl Oracle for SimOracle {
     fn expected(&self, config: &Configuration) -> BTreeMap<String, f64> {
         let model = ArmModel::build(&self.world, &SimConfig::lenient(config));
@@ -99,15 +122,7 @@ impl Oracle for SimOracle {
     }
 
     fn optimum(&self, task: &TaskSpec) -> Optimum {
-        let key = self.cache_key(task);
-        if let Some(o) = self.cache.get(&key) {
-            return o;
-        }
-        let optimum = self.search(task);
-        if let Err(e) = self.cache.put(&key, &optimum) {
-            tracing::warn!(error = %e, "could not store the simulator optimum; it will be recomputed next time");
-        }
-        optimum
+        self.optimum_from(task, &[])
     }
 }
 
