@@ -75,6 +75,9 @@ fn run_cmd(dir: &Path, db: &str, summary: &str) -> Command {
         "--json-summary",
         summary,
     ]);
+    // Every round of the budget, with no stop at convergence: the kills need a long run
+    // to land in, and a known number of rounds to check.
+    c.env("RECTUNE__AGENTS__INSIGHT__PATIENCE", "1000");
     c
 }
 
