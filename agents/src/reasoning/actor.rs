@@ -95,11 +95,7 @@ pub fn validate(task: &TaskSpec, n: usize, a: &ActorAnswer) -> Result<(), Vec<St
             errors.push(format!("candidates[{i}].config: repeats an earlier candidate"));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    super::errors_to_result(errors)
 }
 
 #[cfg(test)]

@@ -88,11 +88,7 @@ pub fn validate(shown: &[&Candidate], a: &CriticAnswer) -> Result<(), Vec<String
     if !a.decisions.is_empty() && a.decisions.iter().all(|j| !j.accept) {
         errors.push("decisions: accept at least one candidate: all of them passed the safety checks".into());
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    super::errors_to_result(errors)
 }
 
 /// The built-in decisions for a batch of `max_accept` arms: candidates that passed the

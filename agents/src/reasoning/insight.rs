@@ -142,23 +142,22 @@ pub fn validate(facts: &[Fact], a: &InsightAnswer) -> Result<(), Vec<String>> {
         if !seen.insert(&fact.id) {
             errors.push(format!("notes[{i}].fact: `{}` is explained twice", fact.id));
         }
-        if !quotes_any(&n.text, &fact.numbers) {
-            let shown: Vec<String> = fact.numbers.iter().map(|x| format!("{x:.2}")).collect();
-            errors.push(format!(
-                "notes[{i}].text: quote one of the measured numbers of `{}` ({})",
-                fact.id,
-                shown.join(", ")
-            ));
-        }
+        errors.extend(unquoted(i, &n.text, fact));
     }
     if a.notes.is_empty() || a.notes.len() > MAX_NOTES {
         errors.push(format!("notes: give between 1 and {MAX_NOTES} notes"));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
+    super::errors_to_result(errors)
+}
+
+/// The error for note `i` when its text quotes none of its fact's measured numbers: a note
+/// tied to no number could say anything.
+pub(crate) fn unquoted(i: usize, text: &str, fact: &Fact) -> Option<String> {
+    if quotes_any(text, &fact.numbers) {
+        return None;
     }
+    let shown: Vec<String> = fact.numbers.iter().map(|x| format!("{x:.2}")).collect();
+    Some(format!("notes[{i}].text: quote one of the measured numbers of `{}` ({})", fact.id, shown.join(", ")))
 }
 
 /// True when `text` holds a decimal number equal to the magnitude of one of `numbers` at

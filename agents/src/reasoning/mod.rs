@@ -210,6 +210,16 @@ where
     Ok(value)
 }
 
+/// A domain validation's outcome: valid when nothing was found, else every error found
+/// (all of them go back to the model in one correction).
+pub(crate) fn errors_to_result(errors: Vec<String>) -> Result<(), Vec<String>> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 fn shown(errors: &[String]) -> Vec<String> {
     let mut out: Vec<String> = errors.iter().take(MAX_ERRORS_SHOWN).cloned().collect();
     if errors.len() > MAX_ERRORS_SHOWN {

@@ -5,7 +5,7 @@
 //! statistics did not.
 
 use super::context;
-use super::insight::{quotes_any, Fact};
+use super::insight::{unquoted, Fact};
 use super::schema::{self, AnswerSchema, SchemaContext};
 use crate::protocol::{ArmResult, ExperimentResult, Note};
 use serde::{Deserialize, Serialize};
@@ -125,23 +125,12 @@ pub fn validate(r: &ExperimentResult, facts: &[Fact], a: &OnlineAnswer) -> Resul
                 fact.id
             ));
         }
-        if !quotes_any(&n.text, &fact.numbers) {
-            let shown: Vec<String> = fact.numbers.iter().map(|x| format!("{x:.2}")).collect();
-            errors.push(format!(
-                "notes[{i}].text: quote one of the measured numbers of `{}` ({})",
-                fact.id,
-                shown.join(", ")
-            ));
-        }
+        errors.extend(unquoted(i, &n.text, fact));
     }
     if a.notes.is_empty() || a.notes.len() > MAX_NOTES {
         errors.push(format!("notes: give between 1 and {MAX_NOTES} notes"));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    super::errors_to_result(errors)
 }
 
 /// The model's notes as readout notes signed by `model`.

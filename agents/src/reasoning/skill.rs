@@ -142,11 +142,7 @@ pub fn validate(task: &TaskSpec, base: &EvidenceBase, round: u32, a: &SkillAnswe
             errors.push(format!("rules[{i}]: {e}"));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    super::errors_to_result(errors)
 }
 
 #[cfg(test)]
