@@ -5,7 +5,7 @@
 
 use super::context;
 use super::schema::{self, AnswerSchema, SchemaContext};
-use crate::protocol::{Insight, Note};
+use crate::protocol::{Insight, Interval, Note};
 use serde::{Deserialize, Serialize};
 use skillhub::TaskSpec;
 use std::collections::BTreeSet;
@@ -69,39 +69,31 @@ pub fn facts(i: &Insight) -> Vec<Fact> {
         numbers: vec![p.effect_pct, p.std_err_pct],
     });
     let elites = i.elites.iter().map(|e| {
-        let s = e.score_vs_baseline;
-        Fact {
-            id: format!("elite:{}", e.candidate_id),
-            text: format!(
-                "{} scores {:+.2}% [{:+.2}, {:+.2}] on the objective against the baseline ({}).",
-                e.candidate_id,
-                s.estimate,
-                s.low,
-                s.high,
-                e.experiments.join(", ")
-            ),
-            numbers: vec![s.estimate, s.low, s.high],
-        }
+        score_fact(format!("elite:{}", e.candidate_id), &e.candidate_id, e.score_vs_baseline, "", &e.experiments)
     });
     let is_elite = |id: &str| i.elites.iter().any(|e| e.candidate_id == id);
     let measured = i.observations.iter().rev().filter(|o| !is_elite(&o.candidate_id)).map(|o| {
-        let s = o.score;
-        let safe = if o.safe { "no guardrail breached" } else { "a guardrail breached" };
-        Fact {
-            id: format!("measured:{}", o.candidate_id),
-            text: format!(
-                "{} (round {}) scores {:+.2}% [{:+.2}, {:+.2}] on the objective against the baseline, {safe} ({}).",
-                o.candidate_id,
-                o.round,
-                s.estimate,
-                s.low,
-                s.high,
-                o.experiments.join(", ")
-            ),
-            numbers: vec![s.estimate, s.low, s.high],
-        }
+        let who = format!("{} (round {})", o.candidate_id, o.round);
+        let safe = if o.safe { ", no guardrail breached" } else { ", a guardrail breached" };
+        score_fact(format!("measured:{}", o.candidate_id), &who, o.score, safe, &o.experiments)
     });
     patterns.chain(elites).chain(measured).take(MAX_FACTS).collect()
+}
+
+/// A configuration's measured objective against the baseline as a fact; `tail` adds to
+/// the sentence before the experiment ids.
+fn score_fact(id: String, who: &str, s: Interval, tail: &str, experiments: &[String]) -> Fact {
+    Fact {
+        id,
+        text: format!(
+            "{who} scores {:+.2}% [{:+.2}, {:+.2}] on the objective against the baseline{tail} ({}).",
+            s.estimate,
+            s.low,
+            s.high,
+            experiments.join(", ")
+        ),
+        numbers: vec![s.estimate, s.low, s.high],
+    }
 }
 
 /// The built-in notes: each fact in its own words.
