@@ -106,6 +106,8 @@ struct Trace {
     best_after_round: Vec<Configuration>,
     /// Every treatment arm it launched.
     launched: Vec<Configuration>,
+    /// rectune only: treatments launched per round (narrow rounds launch one).
+    treatments: Vec<usize>,
     /// rectune only: launched arms whose guardrail-breach probability, predicted by the
     /// surrogate the Critic had when it accepted them, was above the Critic's threshold
     /// (audited afterwards from the run's journal by `launched_risks`), out of those that
@@ -141,8 +143,14 @@ fn score(judge: &Judge, t: &Trace) -> Scored {
         launched: t.launched.len(),
         risky: t.risky,
         seconds: t.seconds,
-        note: t.note.clone(),
+        note: t.note.clone().map(|n| if verbose() { format!("{n}; {}", trajectory(judge, t)) } else { n }),
     }
+}
+
+/// Per round: the captured gap of what would run, and how many treatments were read.
+fn trajectory(judge: &Judge, t: &Trace) -> String {
+    let gaps: Vec<String> = t.best_after_round.iter().map(|c| format!("{:.0}", 100.0 * judge.judge(c).gap)).collect();
+    format!("gap % by round {}, treatments by round {:?}", gaps.join(" "), t.treatments)
 }
 
 fn settings(scenario: &str, seed: u64, db: &Path, version: &str, reasoning: ActorReasoning) -> Settings {
@@ -167,8 +175,9 @@ fn rectune_run(settings: &Settings) -> Trace {
             if let Some(res) = &r.result {
                 // Treatments are the arms read against the control (the control and the
                 // production baseline arm are not launched configurations of this round).
-                let treatments = res.arms.iter().filter(|a| !a.vs_control.is_empty());
-                trace.launched.extend(treatments.map(|a| a.config.clone()));
+                let treatments: Vec<_> = res.arms.iter().filter(|a| !a.vs_control.is_empty()).collect();
+                trace.treatments.push(treatments.len());
+                trace.launched.extend(treatments.into_iter().map(|a| a.config.clone()));
             }
             if let Some(i) = &r.insight {
                 incumbent = i.incumbent.config.clone();
@@ -294,6 +303,7 @@ fn python_run(python: &Path, server: &Server, task: &TaskSpec, scenario: &str, s
         final_config: run.final_config,
         best_after_round: run.rounds.into_iter().map(|r| r.best_so_far).collect(),
         launched: run.launched,
+        treatments: Vec::new(),
         risky: None,
         seconds: started.elapsed().as_secs_f64(),
         note: verbose().then(|| format!("{:?}, optimiser {:.1} s", run.versions, run.optimiser_seconds)),
@@ -316,9 +326,9 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
 /// The provable ceiling of one scenario and model version (see
 /// `rectune::platform::sim::ceiling`): what one experiment of the task's size could ship
 /// under the ship rule, reading its expected values.
-fn ceiling_row(scenario: &str, version: &str, task: &TaskSpec, confidence: f64) -> String {
+fn ceiling_row(scenario: &str, version: &str, task: &TaskSpec, confidence: f64, treatments: usize) -> String {
     let s = Scenario::load(scenario, version).expect("scenario");
-    match s.provable_ceiling(task, confidence) {
+    match s.provable_ceiling(task, confidence, treatments) {
         Ok(c) => {
             let margins: Vec<String> = task
                 .guardrails
@@ -327,7 +337,7 @@ fn ceiling_row(scenario: &str, version: &str, task: &TaskSpec, confidence: f64) 
                 .map(|(g, m)| format!("{} {m:.2}", g.describe()))
                 .collect();
             format!(
-                "| {scenario} | {version} | {:.1}% | {:.1}% | {} | {:.2} | {} |",
+                "| {scenario} | {version} | {treatments} | {:.1}% | {:.1}% | {} | {:.2} | {} |",
                 100.0 * c.share(),
                 100.0 * c.min_step_share(),
                 c.bar.units_per_arm,
@@ -335,7 +345,7 @@ fn ceiling_row(scenario: &str, version: &str, task: &TaskSpec, confidence: f64) 
                 margins.join("; ")
             )
         }
-        Err(e) => format!("| {scenario} | {version} | not computed: {e} | | | | |"),
+        Err(e) => format!("| {scenario} | {version} | {treatments} | not computed: {e} | | | | |"),
     }
 }
 
@@ -390,7 +400,9 @@ fn main() {
         let probe = settings(scenario, 1, &dir.path().join("probe.db"), "v1", ActorReasoning::Builtin);
         let task = probe.task;
         for version in ["v1", "v2"] {
-            ceilings.push(ceiling_row(scenario, version, &task, probe.agents.online.confidence));
+            for treatments in [task.budget.arms_per_round as usize, 1] {
+                ceilings.push(ceiling_row(scenario, version, &task, probe.agents.online.confidence, treatments));
+            }
         }
         let judge_v1 = Judge::new(scenario, "v1", &task);
         let judge_v2 = Judge::new(scenario, "v2", &task);
@@ -459,9 +471,9 @@ fn main() {
         }
     }
     println!();
-    println!("provable ceiling: the best configuration that one experiment of the task's size, read at its expected values, would ship under the ship rule");
-    println!("| scenario | model | provable ceiling (share of gap) | smallest provable step (share of gap) | units per arm | objective se (score points) | guardrail proof margins (limit units) |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("provable ceiling: the best configuration that one round of the budget's traffic, split over that many treatments and read at its expected values, would ship under the ship rule");
+    println!("| scenario | model | treatments | provable ceiling (share of gap) | smallest provable step (share of gap) | units per arm | objective se (score points) | guardrail proof margins (limit units) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for line in &ceilings {
         println!("{line}");
     }

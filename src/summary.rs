@@ -55,6 +55,9 @@ pub struct RunSummary {
     pub cuped_narrowing_pct: BTreeMap<String, f64>,
     /// Experiments stopped at an interim look (always-valid intervals), of `experiments`.
     pub early_stops: usize,
+    /// Rounds in which the Actor asked for fewer treatments than the budget, each with a
+    /// larger share of the round's traffic.
+    pub narrow_rounds: usize,
     /// Per agent that thinks with a model: its calls, tokens and time, and how its
     /// questions went (valid, repaired, fallen back). Empty when no agent uses a model.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -146,6 +149,7 @@ pub fn build(
         restarts,
         llm: BTreeMap::new(),
         early_stops: all_rounds.iter().filter_map(|r| r.result.as_ref()).filter(|r| r.early_stop.is_some()).count(),
+        narrow_rounds: all_rounds.iter().filter(|r| r.narrow.is_some()).count(),
         cuped_narrowing_pct: agents::readout::mean_per_metric(
             all_rounds
                 .iter()
@@ -247,8 +251,8 @@ pub fn render(s: &RunSummary) -> String {
         &mut out,
         "experiments / arms",
         format!(
-            "{} / {} ({} candidates rejected by the Critic; {} stopped early)",
-            s.experiments, s.arms_launched, s.candidates_rejected, s.early_stops
+            "{} / {} ({} candidates rejected by the Critic; {} stopped early; {} narrow rounds)",
+            s.experiments, s.arms_launched, s.candidates_rejected, s.early_stops, s.narrow_rounds
         ),
     );
     line(&mut out, "baseline", config_line(&s.baseline));

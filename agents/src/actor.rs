@@ -90,9 +90,9 @@ impl Supervised for ActorAgent {
 }
 
 /// The pure part of proposing: runs on a blocking thread.
-fn propose(reasoning: ActorReasoning, msg: &Propose) -> Vec<search::Suggestion> {
+fn propose(reasoning: ActorReasoning, msg: &Propose) -> search::Batch {
     if reasoning == ActorReasoning::Random {
-        return random::suggest(&msg.task, msg.n, msg.seed);
+        return search::Batch::wide(random::suggest(&msg.task, msg.n, msg.seed));
     }
     let empty = BTreeMap::new();
     let (observations, baseline_means, sensitivity) = match &msg.insight {
@@ -117,7 +117,7 @@ fn propose(reasoning: ActorReasoning, msg: &Propose) -> Vec<search::Suggestion> 
 
 /// The built-in (or random) proposals. The optimiser is CPU work: keep it off the arbiter
 /// thread.
-async fn builtin(reasoning: ActorReasoning, msg: Propose) -> Result<Vec<search::Suggestion>, AgentError> {
+async fn builtin(reasoning: ActorReasoning, msg: Propose) -> Result<search::Batch, AgentError> {
     actix_rt::task::spawn_blocking(move || propose(reasoning, &msg))
         .await
         .map_err(|e| AgentError::Invalid(format!("proposal worker failed: {e}")))
@@ -129,10 +129,11 @@ async fn suggest(
     reasoning: ActorReasoning,
     reasoner: Option<Reasoner>,
     msg: Propose,
-) -> Result<Vec<search::Suggestion>, AgentError> {
+) -> Result<search::Batch, AgentError> {
     let Some(r) = reasoner.filter(|_| reasoning.uses_llm()) else { return builtin(reasoning, msg).await };
     if reasoning == ActorReasoning::Hybrid {
-        let ours = builtin(reasoning, msg.clone()).await?;
+        // Both sources get seats in a round of the budget's width.
+        let ours = builtin(reasoning, msg.clone()).await?.suggestions;
         let theirs = ask_model(&r, &msg).await.unwrap_or_default();
         info!(
             optimizer = ours.len(),
@@ -140,10 +141,10 @@ async fn suggest(
             reason = "hybrid: both propose, the Critic picks",
             "proposals merged"
         );
-        return Ok(interleave(ours, theirs));
+        return Ok(search::Batch::wide(interleave(ours, theirs)));
     }
     match ask_model(&r, &msg).await {
-        Some(theirs) => Ok(theirs),
+        Some(theirs) => Ok(search::Batch::wide(theirs)),
         None => builtin(reasoning, msg).await,
     }
 }
@@ -188,8 +189,12 @@ impl Handler<Propose> for ActorAgent {
         let (reasoning, reasoner) = (self.reasoning, self.reasoner.clone());
         let work = async move {
             let round = msg.round.clone();
-            let suggestions = suggest(reasoning, reasoner, msg).await?;
-            let candidates: Vec<Candidate> = suggestions
+            let batch = suggest(reasoning, reasoner, msg).await?;
+            if let Some((k, reason)) = &batch.narrow {
+                info!(treatments = k, %reason, "narrow round");
+            }
+            let candidates: Vec<Candidate> = batch
+                .suggestions
                 .into_iter()
                 .enumerate()
                 .map(|(i, s)| Candidate {
@@ -202,7 +207,8 @@ impl Handler<Propose> for ActorAgent {
             for c in &candidates {
                 info!(candidate = %c.id, origin = ?c.origin, hypothesis = %c.hypothesis, "proposed");
             }
-            Ok(Proposal { round, candidates })
+            let treatments = batch.narrow.map(|(k, _)| k as u32);
+            Ok(Proposal { round, candidates, treatments })
         }
         .instrument(span);
         Box::pin(fut::wrap_future(work))

@@ -48,6 +48,8 @@ pub struct RunPlan {
 pub struct RoundReport {
     pub round: u32,
     pub proposed: usize,
+    /// The treatments a narrow round asked for (`Proposal::treatments`).
+    pub narrow: Option<u32>,
     pub accepted: usize,
     pub result: Option<ExperimentResult>,
     pub insight: Option<Arc<Insight>>,
@@ -511,13 +513,14 @@ impl Coordinator {
         let resumed = self.journal.get::<serde_json::Value>(&rr.task_id, round, Step::Proposal)?.is_some();
         self.step("proposal");
         let proposal = self.proposal(&rr, &insight).await?;
-        let proposed = proposal.candidates.len();
+        let (proposed, narrow) = (proposal.candidates.len(), proposal.treatments);
         self.step("verdict");
         let verdict = self.verdict(proposal, &insight).await?;
         let accepted = verdict.accepted().count();
         let mut report = RoundReport {
             round,
             proposed,
+            narrow,
             accepted,
             result: None,
             insight: None,
@@ -571,14 +574,15 @@ pub fn incumbent_config(task: &TaskSpec, insight: &Option<Arc<Insight>>) -> skil
 pub fn history(journal: &Journal, task_id: &str) -> Result<Vec<RoundReport>, JournalError> {
     let mut out = Vec::new();
     for (round, done) in journal.all::<serde_json::Value>(task_id, Step::Done)? {
-        let proposed = journal.get::<Proposal>(task_id, round, Step::Proposal)?.map_or(0, |p| p.candidates.len());
+        let proposal = journal.get::<Proposal>(task_id, round, Step::Proposal)?;
+        let (proposed, narrow) = proposal.map_or((0, None), |p| (p.candidates.len(), p.treatments));
         let accepted = journal.get::<Verdict>(task_id, round, Step::Verdict)?.map_or(0, |v| v.accepted().count());
         let result: Option<ExperimentResult> = journal.get(task_id, round, Step::Result)?;
         let insight = journal.get::<Insight>(task_id, round, Step::Insight)?.map(Arc::new);
         let patches = journal.get(task_id, round, Step::Patches)?.unwrap_or_default();
         let why = done.as_str().filter(|w| *w != "done").unwrap_or("no experiment");
         let skipped = result.is_none().then(|| why.to_string());
-        out.push(RoundReport { round, proposed, accepted, result, insight, patches, skipped, resumed: false });
+        out.push(RoundReport { round, proposed, narrow, accepted, result, insight, patches, skipped, resumed: false });
     }
     Ok(out)
 }

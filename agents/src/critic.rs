@@ -104,7 +104,7 @@ impl Handler<Review> for CriticAgent {
         let reasoner = self.reasoner.clone();
         let work = async move {
             let msg2 = msg.clone();
-            let max_accept = msg.task.budget.arms_per_round as usize;
+            let max_accept = msg.proposal.max_treatments(msg.task.budget.arms_per_round);
             // The hard checks and the surrogate always run, whatever a model says later.
             // Uncapped, so a model can give a seat to any candidate that passed them.
             let decisions = actix_rt::task::spawn_blocking(move || {
@@ -135,5 +135,36 @@ impl Handler<Review> for CriticAgent {
         }
         .instrument(span);
         Box::pin(fut::wrap_future(work))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Origin, RoundRef};
+    use skillhub::Value;
+
+    fn candidate(id: &str, a: f64) -> Candidate {
+        let config = Configuration::from([("a".to_string(), Value::Num(a))]);
+        Candidate { id: id.into(), config, hypothesis: "h".into(), origin: Origin::Optimizer }
+    }
+
+    async fn accepted(treatments: Option<u32>) -> Vec<String> {
+        let task = Arc::new(crate::fixtures::task(&["a"], vec![]));
+        let candidates = vec![candidate("c1", 0.1), candidate("c2", 0.3), candidate("c3", 0.9)];
+        let proposal = Proposal { round: RoundRef { task_id: "t".into(), round: 1 }, candidates, treatments };
+        let critic = CriticAgent::new(CriticSettings::default(), AgentHandle::default()).start();
+        let review = Review { control: task.baseline(), task, proposal, insight: None };
+        let verdict = critic.send(review).await.expect("mailbox").expect("verdict");
+        verdict.accepted().map(|c| c.id.clone()).collect()
+    }
+
+    #[actix::test]
+    async fn a_narrow_proposal_caps_the_batch_at_its_width() {
+        // The fixture's budget pays for two treatments; a narrow round asks for one.
+        assert_eq!(accepted(None).await, ["c1", "c2"]);
+        assert_eq!(accepted(Some(1)).await, ["c1"]);
+        // A width above the budget is held to the budget.
+        assert_eq!(accepted(Some(9)).await, ["c1", "c2"]);
     }
 }

@@ -1,7 +1,7 @@
 //! Test fixtures shared by the strategy tests: a one-parameter task, an empty Insight and
 //! an experiment result around given arms.
 
-use crate::protocol::{ArmResult, ExperimentResult, Incumbent, Insight, RoundRef};
+use crate::protocol::{ArmResult, ExperimentResult, Incumbent, Insight, Interval, Observation, RoundRef};
 use skillhub::{Budget, Direction, Guardrail, Objective, ParamKind, ParamSpec, TaskSpec, Value};
 use std::collections::BTreeMap;
 
@@ -61,4 +61,31 @@ pub fn experiment_result(round: u32, arms: Vec<ArmResult>) -> ExperimentResult {
         early_stop: None,
         notes: Vec::new(),
     }
+}
+
+/// A 7 x 7 grid over parameters `a` and `b` of a two-parameter fixture task, each read
+/// once at standard error `se` with objective `f(a, b)` (no noise added: the surrogate
+/// sees the truth, its uncertainty comes from the stated se).
+pub fn grid(f: impl Fn(f64, f64) -> f64, se: f64) -> Vec<Observation> {
+    let mut out = Vec::new();
+    for i in 0..7 {
+        for j in 0..7 {
+            let (a, b) = (f64::from(i) / 6.0, f64::from(j) / 6.0);
+            let y = f(a, b);
+            out.push(Observation {
+                candidate_id: format!("c{i}{j}"),
+                round: (i * 7 + j) / 4 + 1,
+                config: skillhub::Configuration::from([
+                    ("a".to_string(), Value::Num(a)),
+                    ("b".to_string(), Value::Num(b)),
+                ]),
+                score: Interval { estimate: y, low: y - 1.96 * se, high: y + 1.96 * se },
+                score_se: se,
+                lifts_pct: BTreeMap::new(),
+                safe: true,
+                experiments: vec![format!("exp-{i}")],
+            });
+        }
+    }
+    out
 }

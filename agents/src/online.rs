@@ -12,6 +12,7 @@ use crate::reasoning::online::{builtin_notes, facts, schema_context, to_notes, v
 use crate::reasoning::{ask_validated, Outcome, Reasoner};
 use crate::retry::RetryPolicy;
 use crate::stats;
+use crate::strategy::width::RoundShape;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use skillhub::{Configuration, TaskSpec};
@@ -119,12 +120,21 @@ impl Supervised for OnlineAgent {
     }
 }
 
-/// Units per arm: what the power calculation asks for, capped by the budget.
-fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, treatments: usize) -> (u64, String) {
-    let cap = task.budget.units_per_arm;
+/// Units per arm: what the power calculation asks for, capped by the round's traffic
+/// budget shared among the arms actually launched (fewer treatments, more units each:
+/// `strategy::width`).
+fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, shape: (usize, usize)) -> (u64, String) {
+    let (treatments, comparison) = shape;
+    let round = RoundShape::new(task.budget.arms_per_round as usize, comparison);
+    let cap = round.units_per_arm(task.budget.units_per_arm, treatments);
     let metric = &task.objectives[0].metric;
     let Some(c) = cv.get(metric) else {
-        return (cap, format!("{cap} units per arm: budget cap (no variance of {metric} measured yet)"));
+        return (
+            cap,
+            format!(
+                "{cap} units per arm: budget cap for {treatments} treatments (no variance of {metric} measured yet)"
+            ),
+        );
     };
     let alpha = (1.0 - s.confidence) / treatments.max(1) as f64;
     match stats::units_per_arm(*c, s.mde_pct / 100.0, alpha, s.power) {
@@ -142,12 +152,12 @@ fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, treatme
         Ok(n) => (
             cap,
             format!(
-                "{cap} units per arm: budget cap (detecting {:.2}% on {metric} at power {:.0}% would need {n})",
+                "{cap} units per arm: budget cap for {treatments} treatments (detecting {:.2}% on {metric} at power {:.0}% would need {n})",
                 s.mde_pct,
                 s.power * 100.0
             ),
         ),
-        Err(e) => (cap, format!("{cap} units per arm: budget cap (power calculation failed: {e})")),
+        Err(e) => (cap, format!("{cap} units per arm: budget cap for {treatments} treatments (power calculation failed: {e})")),
     }
 }
 
@@ -211,8 +221,9 @@ fn plan(msg: &RunExperiment, settings: &OnlineSettings) -> Result<LaunchRecord, 
     }
     let share = (10_000.0 / plan.len() as f64).floor() / 10_000.0;
     plan.iter_mut().for_each(|a| a.traffic = share);
-    let (units, sizing) = size(&msg.task, &msg.cv, settings, treatments);
-    for warning in unprovable_guardrails(&msg.task, &msg.cv, settings, units, treatments) {
+    let tested = plan.iter().filter(|a| a.role == Role::Treatment).count();
+    let (units, sizing) = size(&msg.task, &msg.cv, settings, (tested, plan.len() - tested));
+    for warning in unprovable_guardrails(&msg.task, &msg.cv, settings, units, tested) {
         warn!(%warning, "guardrail margin below what the experiment can show");
     }
     let request = LaunchRequest {
@@ -489,14 +500,18 @@ mod tests {
     #[test]
     fn sizing_uses_the_power_calculation_and_caps_at_the_budget() {
         let s = OnlineSettings::default();
-        let (units, why) = size(&task(1.0), &BTreeMap::new(), &s, 4);
+        let (units, why) = size(&task(1.0), &BTreeMap::new(), &s, (4, 1));
         assert_eq!(units, 40_000);
         assert!(why.contains("no variance"), "{why}");
-        let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &s, 4);
+        let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &s, (4, 1));
         assert_eq!(units, 40_000, "{why}");
         assert!(why.contains("would need"), "{why}");
+        // One treatment gets the round's whole traffic: 5 x 40 000 over 2 arms.
+        let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &s, (1, 1));
+        assert_eq!(units, 100_000, "{why}");
+        assert!(why.contains("budget cap for 1 treatments"), "{why}");
         let lenient = OnlineSettings { mde_pct: 5.0, ..OnlineSettings::default() };
-        let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &lenient, 1);
+        let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &lenient, (1, 1));
         assert!(units < 40_000 && why.contains("needs no more"), "{units}: {why}");
     }
 

@@ -49,6 +49,17 @@ pub struct Candidate {
 pub struct Proposal {
     pub round: RoundRef,
     pub candidates: Vec<Candidate>,
+    /// A narrow round: test at most this many treatments, each with a larger share of
+    /// the round's traffic (`strategy::width`); `None` is the budget's width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treatments: Option<u32>,
+}
+
+impl Proposal {
+    /// How many treatments the Critic may accept for a budget of `arms_per_round`.
+    pub fn max_treatments(&self, arms_per_round: u32) -> usize {
+        self.treatments.map_or(arms_per_round, |t| t.clamp(1, arms_per_round.max(1))) as usize
+    }
 }
 
 /// The Critic's decision on one candidate.

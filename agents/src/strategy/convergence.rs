@@ -5,13 +5,15 @@
 //! (the objective surrogate's mean plus [`GAIN_UPPER_Z`] standard deviations, minus its
 //! mean at the incumbent) among the configurations the Actor could propose next that the
 //! guardrail surrogates predict safe. The bar is the ship test's: the smallest gain one
-//! more arm, read once against the control, can show ([`ShipBar::detectable_pct`]). A
+//! more arm, read once against the control, can show ([`ShipBar::detectable_pct`]) in
+//! the tightest round the budget allows (one treatment given the round's traffic). A
 //! region that could hide a bigger gain keeps the run going, however long nothing has
 //! shipped; a run whose remaining candidates cannot even in the optimistic case beat the
 //! incumbent by a detectable margin stops, because the budget cannot buy a ship there.
 
-use super::search::{reachable, ShipBar, SAFE_P, SHIP_Z};
+use super::search::{reachable, ShipBar, SAFE_P};
 use super::surrogate::Surrogate;
+use super::width::RoundShape;
 use crate::protocol::Observation;
 use skillhub::{Configuration, Space};
 
@@ -42,9 +44,10 @@ pub fn test(
     space: &Space,
     observations: &[Observation],
     incumbent: &Configuration,
+    shape: RoundShape,
     seed: u64,
 ) -> Convergence {
-    let bar = ShipBar::of(model, space, observations, incumbent);
+    let bar = ShipBar::of(model, space, observations, incumbent, shape, 1);
     let (Some(detectable), Some(se)) = (bar.detectable_pct(), bar.read_se) else {
         return Convergence {
             converged: false,
@@ -52,7 +55,7 @@ pub fn test(
         };
     };
     let candidates = reachable(space, observations, incumbent, seed);
-    let bar_text = format!("the {detectable:.2}% the next read can show (z {SHIP_Z:.2} x se {se:.2}%)");
+    let bar_text = format!("the {detectable:.2}% the next read can show (one treatment: z {:.2} x se {se:.2}%)", bar.z);
     match headroom(model, &candidates, bar.incumbent) {
         None => Convergence {
             converged: true,
@@ -98,33 +101,9 @@ fn headroom(model: &Surrogate, candidates: &[(Configuration, Vec<f64>)], incumbe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Interval;
+    use crate::fixtures::grid;
     use skillhub::Value;
     use std::collections::BTreeMap;
-
-    /// A 7 x 7 grid over the two parameters of the fixture task, each read once at
-    /// standard error `se` with objective `f(a, b)` (no noise added: the surrogate sees
-    /// the truth, its uncertainty comes from the stated se).
-    fn grid(f: impl Fn(f64, f64) -> f64, se: f64) -> Vec<Observation> {
-        let mut out = Vec::new();
-        for i in 0..7 {
-            for j in 0..7 {
-                let (a, b) = (f64::from(i) / 6.0, f64::from(j) / 6.0);
-                let y = f(a, b);
-                out.push(Observation {
-                    candidate_id: format!("c{i}{j}"),
-                    round: (i * 7 + j) / 4 + 1,
-                    config: Configuration::from([("a".to_string(), Value::Num(a)), ("b".to_string(), Value::Num(b))]),
-                    score: Interval { estimate: y, low: y - 1.96 * se, high: y + 1.96 * se },
-                    score_se: se,
-                    lifts_pct: BTreeMap::new(),
-                    safe: true,
-                    experiments: vec![format!("exp-{i}")],
-                });
-            }
-        }
-        out
-    }
 
     fn run(obs: &[Observation], incumbent: (f64, f64)) -> Convergence {
         let task = crate::fixtures::task(&["a", "b"], vec![]);
@@ -133,17 +112,17 @@ mod tests {
             ("a".to_string(), Value::Num(incumbent.0)),
             ("b".to_string(), Value::Num(incumbent.1)),
         ]);
-        test(&model, &task.space(), obs, &inc, 7)
+        test(&model, &task.space(), obs, &inc, RoundShape::new(4, 1), 7)
     }
 
     #[test]
     fn a_flat_well_measured_surface_has_converged() {
         // Every configuration is worth what the baseline is, measured to ±0.4: the
         // surrogate is tight and no candidate can plausibly beat the incumbent (the
-        // baseline) by the detectable 2.5 x 0.4 = 1%.
+        // baseline) by what a one-treatment round reads: 1.96 x 0.4 x sqrt(2/5) = 0.50%.
         let c = run(&grid(|_, _| 0.0, 0.4), (0.5, 0.5));
         assert!(c.converged, "{}", c.reason);
-        assert!(c.reason.contains("below the 1.00% the next read can show"), "{}", c.reason);
+        assert!(c.reason.contains("below the 0.50% the next read can show"), "{}", c.reason);
     }
 
     #[test]

@@ -58,6 +58,7 @@ impl Standardise {
 }
 
 /// A fitted GP.
+#[derive(Clone)]
 pub struct Gp {
     hyper: Hyper,
     standardise: Standardise,

@@ -237,7 +237,8 @@ fn convergence(
     }
     let Some(model) = model else { return (false, "the objective surrogate could not be fitted".into()) };
     let seed = results.last().map_or(0, |r| u64::from(r.round.round));
-    let c = super::convergence::test(model, &task.space(), obs, incumbent, seed);
+    let shape = super::search::round_shape(task, incumbent);
+    let c = super::convergence::test(model, &task.space(), obs, incumbent, shape, seed);
     (c.converged, c.reason)
 }
 
@@ -424,7 +425,8 @@ mod tests {
         );
         let done = analyse(&t, &[round(1, flat), round(2, flat), round(3, flat)], &s);
         assert!(done.converged, "{}", done.convergence_reason);
-        assert!(done.convergence_reason.contains("the 0.50% the next read can show"), "{}", done.convergence_reason);
+        // The fixture's budget has two treatments: one treatment reads at 0.2 x sqrt(2/3).
+        assert!(done.convergence_reason.contains("the 0.32% the next read can show"), "{}", done.convergence_reason);
         let steep = |a: f64| 3.0 * a * a;
         let open = analyse(&t, &[round(1, steep), round(2, steep), round(3, steep)], &s);
         assert!(!open.converged, "{}", open.convergence_reason);

@@ -10,3 +10,4 @@ pub mod random;
 pub mod search;
 pub mod sensitivity;
 pub mod surrogate;
+pub mod width;

@@ -9,6 +9,7 @@
 
 use super::gp::{expected_improvement, expected_shipped_improvement, Sample};
 use super::surrogate::Surrogate;
+use super::width::{guardrail_z, objective_z, RoundShape};
 use crate::protocol::{Observation, Origin};
 use crate::stats::sample_normal as normal;
 use rand::{Rng, SeedableRng};
@@ -180,21 +181,58 @@ fn describe_move(space: &Space, from: &Configuration, to: &Configuration) -> Str
     }
 }
 
-/// Proposes up to `input.n` distinct configurations, best first.
-pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
+/// What the search proposes for one round.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Best first; in a narrow round the ones after the first are stand-ins in case the
+    /// Critic rejects it.
+    pub suggestions: Vec<Suggestion>,
+    /// `Some(k)` when the round should test only `k` treatments (a narrow round), with
+    /// the reason; `None` for the budget's width.
+    pub narrow: Option<(usize, String)>,
+}
+
+impl Batch {
+    pub fn wide(suggestions: Vec<Suggestion>) -> Batch {
+        Batch { suggestions, narrow: None }
+    }
+}
+
+/// Candidates proposed beyond a narrow round's width, in case the Critic rejects some.
+const NARROW_STAND_INS: usize = 2;
+
+/// What every pick of one round draws from.
+struct Pool<'a> {
+    space: &'a Space,
+    candidates: Vec<(Configuration, Vec<f64>)>,
+    taken: Vec<Vec<f64>>,
+    best: f64,
+    max_risk: f64,
+    incumbent: &'a Configuration,
+}
+
+/// One pick with what it is worth at its round's bar.
+struct Scored {
+    suggestion: Suggestion,
+    acquisition: f64,
+    p_ship: f64,
+}
+
+/// Proposes up to `input.n` distinct configurations, best first, and the round's width:
+/// the budget's, or fewer treatments when fewer tighter reads are worth more than the
+/// whole batch (see [`super::width`]).
+pub fn suggest(input: &SearchInput) -> Batch {
     let space = input.task.space();
     let mut rng = ChaCha8Rng::seed_from_u64(input.seed);
     let prior = warm_prior(&space, input.elites, input.observations);
     let Some(mut model) =
         Surrogate::fit_with_prior(input.task, input.observations, input.baseline_means, input.sensitivity, &prior)
     else {
-        return super::random::suggest(input.task, input.n, input.seed);
+        return Batch::wide(super::random::suggest(input.task, input.n, input.seed));
     };
     let mut taken: Vec<Vec<f64>> = input.observations.iter().map(|o| space.to_unit(&o.config)).collect();
     taken.push(space.to_unit(&space.baseline()));
     taken.push(space.to_unit(input.incumbent));
-    let best = best_safe_mean(&model, &space, input);
-    let bar = ShipBar::of(&model, &space, input.observations, input.incumbent);
     let centres = centres(&space, input.observations, input.incumbent, &prior);
     let mut candidates: Vec<(Configuration, Vec<f64>)> =
         pool(&bounds(&space, input.region), &centres, trust_radius(input.observations), &mut rng)
@@ -216,25 +254,95 @@ pub fn suggest(input: &SearchInput) -> Vec<Suggestion> {
         taken.push(u);
         out.push(suggestion);
     }
-    while out.len() < input.n {
-        let Some((cfg, u, acq, pred)) = pick(&model, &candidates, &taken, &bar, best, input.max_risk) else { break };
-        let origin = if pred.score.mean > best { Origin::Optimizer } else { Origin::Exploration };
+    let best = best_safe_mean(&model, &space, input);
+    let pool = Pool { space: &space, candidates, taken, best, max_risk: input.max_risk, incumbent: input.incumbent };
+    let shape = round_shape(input.task, input.incumbent);
+    let wide_bar = ShipBar::of(&model, &space, input.observations, input.incumbent, shape, shape.budget_treatments);
+    let wide = fill(model.clone(), &pool, &wide_bar, input.n.saturating_sub(out.len()));
+    if out.is_empty() {
+        if let Some(narrow) = narrow_round(&model, &pool, input, shape, &wide) {
+            return narrow;
+        }
+    }
+    out.extend(wide.into_iter().map(|s| s.suggestion));
+    Batch::wide(out)
+}
+
+/// The round's shape for a task whose incumbent is `incumbent`: the control, plus the
+/// production baseline when the incumbent is not production.
+pub fn round_shape(task: &TaskSpec, incumbent: &Configuration) -> RoundShape {
+    let comparison = if *incumbent == task.baseline() { 1 } else { 2 };
+    RoundShape::new(task.budget.arms_per_round as usize, comparison)
+}
+
+/// Fills up to `n` picks greedily at `bar`, each believed at its predicted mean.
+fn fill(mut model: Surrogate, pool: &Pool, bar: &ShipBar, n: usize) -> Vec<Scored> {
+    let mut taken = pool.taken.clone();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let Some((cfg, u, acq, pred)) = pick(&model, pool, &taken, bar) else { break };
+        let origin = if pred.score.mean > pool.best { Origin::Optimizer } else { Origin::Exploration };
         let hypothesis = format!(
             "surrogate predicts objective {:+.2}% ± {:.2} vs baseline (incumbent {:+.2}%, best so far {:+.2}%), P(guardrails hold) {:.2}, {} {:.3}; moves {}",
             pred.score.mean,
             pred.score.sd,
             bar.incumbent,
-            best,
+            pool.best,
             pred.p_safe,
             bar.describe(),
             acq,
-            describe_move(&space, input.incumbent, &cfg)
+            describe_move(pool.space, pool.incumbent, &cfg)
         );
+        let p_ship = bar.ship_probability(&pred);
         model.believe(&u, pred.score.mean);
         taken.push(u);
-        out.push(Suggestion { config: cfg, origin, hypothesis });
+        out.push(Scored { suggestion: Suggestion { config: cfg, origin, hypothesis }, acquisition: acq, p_ship });
     }
     out
+}
+
+/// What a batch is expected to ship: only one arm ships, so each pick counts for the
+/// rounds in which none before it cleared the bar (reads taken as independent).
+fn batch_value(picks: &[Scored]) -> f64 {
+    let mut none_before = 1.0;
+    let mut value = 0.0;
+    for p in picks {
+        value += none_before * p.acquisition;
+        none_before *= 1.0 - p.p_ship;
+    }
+    value
+}
+
+/// A narrower round, when fewer treatments, each read tighter and corrected less, are
+/// expected to ship more than the budget-wide batch `wide` (of which the Critic keeps
+/// the first `budget_treatments`): the width with the largest expected shipped gain.
+fn narrow_round(
+    model: &Surrogate,
+    pool: &Pool,
+    input: &SearchInput,
+    shape: RoundShape,
+    wide: &[Scored],
+) -> Option<Batch> {
+    let wide_value = batch_value(&wide[..wide.len().min(shape.budget_treatments)]);
+    let mut best: Option<(usize, f64, Vec<Scored>, String)> = None;
+    for k in 1..shape.budget_treatments {
+        let bar = ShipBar::of(model, pool.space, input.observations, input.incumbent, shape, k);
+        bar.read_se?;
+        let picks = fill(model.clone(), pool, &bar, (k + NARROW_STAND_INS).min(input.n.max(k)));
+        let value = batch_value(&picks[..picks.len().min(k)]);
+        if value > best.as_ref().map_or(wide_value, |b| b.1) {
+            best = Some((k, value, picks, bar.describe()));
+        }
+    }
+    let (k, value, picks, bar) = best?;
+    let reason = format!(
+        "{k} treatment{} at {:.2}x the units each {} expected to ship {value:.3}% against {wide_value:.3}% for {} treatments ({bar})",
+        if k == 1 { "" } else { "s" },
+        shape.units_per_arm(1_000_000, k) as f64 / 1e6,
+        if k == 1 { "is" } else { "are" },
+        shape.budget_treatments,
+    );
+    Some(Batch { suggestions: picks.into_iter().map(|s| s.suggestion).collect(), narrow: Some((k, reason)) })
 }
 
 /// On the first round of a run with a skill, the skill's best elite itself: on a new
@@ -278,33 +386,56 @@ fn best_safe_mean(model: &Surrogate, space: &Space, input: &SearchInput) -> f64 
         .fold(0.0, f64::max)
 }
 
-/// Critical value of the ship rule's test against the control, roughly: two-sided 5%
-/// split over four treatments (Holm's first step).
-pub const SHIP_Z: f64 = 2.5;
-
 /// What the next experiment must show for a candidate to ship: beat the incumbent by a
-/// difference its reads can resolve. The Actor's acquisition and Insight's convergence
-/// test both measure against it.
+/// difference its reads can resolve, at the round's width. The Actor's acquisition and
+/// Insight's convergence test both measure against it.
 pub struct ShipBar {
     /// The surrogate's mean at the incumbent, % vs the baseline.
     pub incumbent: f64,
-    /// Standard error of one arm's read against the control, %; `None` before any read.
+    /// Standard error of one arm's read against the control at this width, %; `None`
+    /// before any read.
     pub read_se: Option<f64>,
+    pub treatments: usize,
+    /// The objective's critical value at this width.
+    pub z: f64,
+    /// The guardrails' critical value times the read's scale at this width: the margin,
+    /// in usual standard errors, a guardrail must be inside its limit by.
+    pub guard_z: f64,
 }
 
 impl ShipBar {
-    pub fn of(model: &Surrogate, space: &Space, observations: &[Observation], incumbent: &Configuration) -> ShipBar {
+    pub fn of(
+        model: &Surrogate,
+        space: &Space,
+        observations: &[Observation],
+        incumbent: &Configuration,
+        shape: RoundShape,
+        treatments: usize,
+    ) -> ShipBar {
         let incumbent = model.predict(&space.to_unit(incumbent)).score.mean;
         let mut se: Vec<f64> = observations.iter().map(|o| o.score_se).filter(|s| s.is_finite() && *s > 0.0).collect();
         se.sort_by(f64::total_cmp);
-        // The largest reads are the single ones (pooled reads are tighter): a new arm is read once.
-        ShipBar { incumbent, read_se: se.last().copied() }
+        // The largest reads are the single ones of a full-width round (pooled and narrow
+        // reads are tighter): the reference the width's scale applies to.
+        let scale = shape.se_scale(treatments);
+        ShipBar {
+            incumbent,
+            read_se: se.last().map(|s| s * scale),
+            treatments,
+            z: objective_z(treatments),
+            guard_z: guardrail_z(treatments) * scale,
+        }
     }
 
     /// The smallest gain over the incumbent the next experiment can show, %: the ship
     /// test's critical value times one read's standard error.
     pub fn detectable_pct(&self) -> Option<f64> {
-        self.read_se.map(|se| SHIP_Z * se)
+        self.read_se.map(|se| self.z * se)
+    }
+
+    /// The surrogate's prediction with the guardrail margins of this width.
+    pub fn predict(&self, model: &Surrogate, u: &[f64]) -> super::surrogate::Prediction {
+        model.predict_for(u, self.guard_z)
     }
 
     /// The acquisition: the expected improvement over the incumbent that the next
@@ -314,15 +445,27 @@ impl ShipBar {
         match self.read_se {
             Some(se) => {
                 let gain = super::gp::Posterior { mean: p.mean - self.incumbent, sd: p.sd };
-                expected_shipped_improvement(gain, se, SHIP_Z)
+                expected_shipped_improvement(gain, se, self.z)
             }
             None => expected_improvement(p, best),
         }
     }
 
+    /// Probability that the read clears the bar and every guardrail is shown to hold.
+    fn ship_probability(&self, p: &super::surrogate::Prediction) -> f64 {
+        let Some(se) = self.read_se else { return 0.0 };
+        let gain = p.score.mean - self.incumbent;
+        crate::stats::normal_cdf((gain - self.z * se) / (p.score.sd.powi(2) + se * se).sqrt()) * p.p_provable
+    }
+
     fn describe(&self) -> String {
         match self.read_se {
-            Some(se) => format!("expected improvement the next read (se {se:.2}) can show"),
+            Some(se) => format!(
+                "expected improvement the next read ({} treatment{}, se {se:.2}, z {:.2}) can show",
+                self.treatments,
+                if self.treatments == 1 { "" } else { "s" },
+                self.z
+            ),
             None => "expected improvement".into(),
         }
     }
@@ -330,15 +473,8 @@ impl ShipBar {
 
 type Pick = (Configuration, Vec<f64>, f64, super::surrogate::Prediction);
 
-fn pick(
-    model: &Surrogate,
-    candidates: &[(Configuration, Vec<f64>)],
-    taken: &[Vec<f64>],
-    bar: &ShipBar,
-    best: f64,
-    max_risk: f64,
-) -> Option<Pick> {
-    let dim = candidates.first().map_or(1, |c| c.1.len()).max(1) as f64;
+fn pick(model: &Surrogate, pool: &Pool, taken: &[Vec<f64>], bar: &ShipBar) -> Option<Pick> {
+    let dim = pool.candidates.first().map_or(1, |c| c.1.len()).max(1) as f64;
     let far = |u: &Vec<f64>| {
         taken.iter().all(|t| {
             let d2: f64 = t.iter().zip(u).map(|(a, b)| (a - b).powi(2)).sum();
@@ -346,15 +482,98 @@ fn pick(
         })
     };
     let mut best_pick: Option<Pick> = None;
-    for (cfg, u) in candidates.iter().filter(|(_, u)| far(u)) {
-        let pred = model.predict(u);
-        if 1.0 - pred.p_safe > max_risk {
+    for (cfg, u) in pool.candidates.iter().filter(|(_, u)| far(u)) {
+        let pred = bar.predict(model, u);
+        if 1.0 - pred.p_safe > pool.max_risk {
             continue;
         }
-        let acq = bar.value(pred.score, best) * pred.p_provable;
+        let acq = bar.value(pred.score, pool.best) * pred.p_provable;
         if best_pick.as_ref().is_none_or(|b| acq > b.2) {
             best_pick = Some((cfg.clone(), u.clone(), acq, pred));
         }
     }
     best_pick
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::grid;
+    use skillhub::Value;
+
+    fn input<'a>(task: &'a TaskSpec, obs: &'a [Observation], incumbent: &'a Configuration) -> SearchInput<'a> {
+        static EMPTY: std::sync::OnceLock<BTreeMap<String, f64>> = std::sync::OnceLock::new();
+        static REGION: std::sync::OnceLock<BTreeMap<String, (f64, f64)>> = std::sync::OnceLock::new();
+        SearchInput {
+            task,
+            observations: obs,
+            baseline_means: EMPTY.get_or_init(BTreeMap::new),
+            incumbent,
+            sensitivity: EMPTY.get_or_init(BTreeMap::new),
+            region: REGION.get_or_init(BTreeMap::new),
+            n: 8,
+            seed: 3,
+            max_risk: 0.5,
+            elites: &[],
+        }
+    }
+
+    fn four_arm_task() -> TaskSpec {
+        let mut t = crate::fixtures::task(&["a", "b"], vec![]);
+        t.budget.arms_per_round = 4;
+        t
+    }
+
+    fn at(a: f64, b: f64) -> Configuration {
+        Configuration::from([("a".to_string(), Value::Num(a)), ("b".to_string(), Value::Num(b))])
+    }
+
+    #[test]
+    fn a_gain_too_small_for_a_wide_read_gets_a_narrow_round() {
+        // Well measured (se 0.4) and rising to +0.7 at a = 1 from the incumbent's 0 at
+        // a = 0.5: a four-treatment read shows 2.5 x 0.4 = 1.0 at best, one treatment
+        // with the round's traffic 1.96 x 0.4 x sqrt(2/5) = 0.50.
+        let task = four_arm_task();
+        let obs = grid(|a, _| 1.4 * (a - 0.5).max(0.0), 0.4);
+        let incumbent = at(0.5, 0.5);
+        let batch = suggest(&input(&task, &obs, &incumbent));
+        let (k, reason) = batch.narrow.clone().expect("a narrow round");
+        assert_eq!(k, 1);
+        assert!(reason.contains("1 treatment at 2.50x the units each is expected to ship"), "{reason}");
+        assert!(!batch.suggestions.is_empty() && batch.suggestions.len() <= 1 + NARROW_STAND_INS);
+        let first = &batch.suggestions[0];
+        assert!(first.hypothesis.contains("1 treatment, se 0.25, z 1.96"), "{}", first.hypothesis);
+        assert!(first.config.get("a").and_then(Value::as_f64).is_some_and(|a| a > 0.75), "{:?}", first.config);
+    }
+
+    #[test]
+    fn an_open_surface_keeps_the_budget_s_width() {
+        // A few reads near the incumbent, rising steeply along both axes, the rest
+        // unknown: four looks into the unknown are worth more than fewer tight ones.
+        let task = four_arm_task();
+        let obs: Vec<Observation> = grid(|a, b| 6.0 * (a + b - 1.0), 0.4)
+            .into_iter()
+            .filter(|o| o.config.values().all(|v| v.as_f64().is_some_and(|x| (0.3..0.7).contains(&x))))
+            .collect();
+        assert_eq!(obs.len(), 9);
+        let incumbent = at(0.5, 0.5);
+        let batch = suggest(&input(&task, &obs, &incumbent));
+        assert!(batch.narrow.is_none(), "{:?}", batch.narrow);
+        assert_eq!(batch.suggestions.len(), 8);
+    }
+
+    #[test]
+    fn a_batch_counts_each_pick_only_when_none_before_it_ships() {
+        let scored = |acquisition, p_ship| Scored {
+            suggestion: Suggestion {
+                config: Configuration::new(),
+                origin: Origin::Optimizer,
+                hypothesis: String::new(),
+            },
+            acquisition,
+            p_ship,
+        };
+        let v = batch_value(&[scored(1.0, 0.5), scored(1.0, 0.5), scored(2.0, 0.1)]);
+        assert!((v - (1.0 + 0.5 + 0.25 * 2.0)).abs() < 1e-12, "{v}");
+    }
 }

@@ -14,25 +14,27 @@ const BASELINE_NOISE: f64 = 1e-4;
 /// has been measured, and when the reads so far barely differ.
 const PRIOR_SD_PCT: f64 = 1.0;
 
+#[derive(Clone)]
 pub struct Surrogate {
     score: Gp,
     guards: Vec<GuardModel>,
     samples: Vec<Sample>,
 }
 
+#[derive(Clone)]
 struct GuardModel {
     rule: String,
     gp: Gp,
     /// The limit expressed as a lift against the baseline, %.
     threshold_pct: f64,
-    /// How far inside the limit a read must land for the ship rule's non-inferiority
-    /// test to pass: the test's z times a typical standard error of one read.
-    proof_margin_pct: f64,
+    /// A typical standard error of one read of the guardrail, %: a read must land this
+    /// times the non-inferiority test's z inside the limit for the ship rule to pass.
+    read_se_pct: f64,
     higher_is_safe: bool,
 }
 
-/// z of the one-sided non-inferiority test the ship rule runs (5% split over four
-/// treatments, Bonferroni): the margin a guardrail read needs to be shown to hold.
+/// z of the one-sided non-inferiority test the ship rule runs in a round of the usual
+/// width (5% split over four treatments, Bonferroni): [`Surrogate::predict`]'s margin.
 const PROOF_Z: f64 = 2.24;
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -130,7 +132,7 @@ impl Surrogate {
                 rule: g.describe(),
                 gp,
                 threshold_pct,
-                proof_margin_pct: PROOF_Z * read_se,
+                read_se_pct: read_se,
                 higher_is_safe: g.higher_is_safe(),
             });
         }
@@ -138,6 +140,13 @@ impl Surrogate {
     }
 
     pub fn predict(&self, u: &[f64]) -> Prediction {
+        self.predict_for(u, PROOF_Z)
+    }
+
+    /// Like [`Surrogate::predict`], with `p_provable` for a guardrail test at critical
+    /// value `proof_z` times a usual read's standard error (a narrow round reads tighter
+    /// and corrects less: see `strategy::width`).
+    pub fn predict_for(&self, u: &[f64], proof_z: f64) -> Prediction {
         let score = self.score.predict(u);
         let mut p_provable = 1.0;
         let guards: Vec<(String, f64)> = self
@@ -147,7 +156,7 @@ impl Surrogate {
                 let p = g.gp.predict(u);
                 let sd = p.sd.max(1e-9);
                 let side = if g.higher_is_safe { 1.0 } else { -1.0 };
-                p_provable *= norm_cdf(side * (p.mean - g.threshold_pct) / sd - g.proof_margin_pct / sd);
+                p_provable *= norm_cdf(side * (p.mean - g.threshold_pct) / sd - proof_z * g.read_se_pct / sd);
                 (g.rule.clone(), norm_cdf(side * (p.mean - g.threshold_pct) / sd))
             })
             .collect();

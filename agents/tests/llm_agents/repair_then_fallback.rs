@@ -56,7 +56,7 @@ pub fn review(candidates: Vec<Candidate>) -> Review {
     Review {
         control: task.baseline(),
         task,
-        proposal: Proposal { round: support::round(1), candidates },
+        proposal: Proposal { round: support::round(1), candidates, treatments: None },
         insight: None,
     }
 }

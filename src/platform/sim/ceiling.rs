@@ -3,9 +3,10 @@
 //! one experiment of the task's size.
 //!
 //! A configuration is *provable* when the expected read of one experiment (the true
-//! means, with the standard errors a read of `units_per_arm` units per arm has) passes
-//! the ship rule against the production baseline as control, in a round of
-//! `arms_per_round` treatments:
+//! means, with the standard errors a read has) passes the ship rule against the
+//! production baseline as control, in a round of a given number of treatments sharing
+//! the round's traffic (`agents::strategy::width`: `arms_per_round` treatments at
+//! `units_per_arm` each, or fewer at more units each):
 //! - the objective's expected lift reaches `z * se`, with `z` the two-sided normal
 //!   quantile of Holm's first step (`family_alpha`), `se` the read's objective standard
 //!   error (CUPED, `sum w_i se_i`, as the ship rule computes it);
@@ -30,6 +31,7 @@ use agents::platform::{ArmRead, ExperimentRead, ExperimentStatus, Oracle};
 use agents::protocol::RoundRef;
 use agents::readout::{family_alpha, readout, ArmPlan, ReadoutInput, Role};
 use agents::stats;
+use agents::strategy::width::RoundShape;
 use skillhub::task::lifts_pct;
 use skillhub::{Configuration, Guardrail, Limit, TaskSpec};
 use std::collections::BTreeMap;
@@ -151,11 +153,19 @@ impl Ceiling {
 }
 
 impl Scenario {
-    /// Measures the read's noise with one simulated experiment of `task`'s size:
-    /// `near` against the production baseline, read as the ship rule reads it.
-    pub fn proof_bar(&self, task: &TaskSpec, confidence: f64, near: &Configuration) -> Result<ProofBar, SimError> {
-        let units = task.budget.units_per_arm;
-        let treatments = task.budget.arms_per_round.max(1) as usize;
+    /// Measures the read's noise with one simulated experiment of `task`'s round
+    /// traffic split over `treatments` treatments and the control: `near` against the
+    /// production baseline, read as the ship rule reads it.
+    pub fn proof_bar(
+        &self,
+        task: &TaskSpec,
+        confidence: f64,
+        near: &Configuration,
+        treatments: usize,
+    ) -> Result<ProofBar, SimError> {
+        let treatments = treatments.clamp(1, task.budget.arms_per_round.max(1) as usize);
+        let units = RoundShape::new(task.budget.arms_per_round as usize, 1)
+            .units_per_arm(task.budget.units_per_arm, treatments);
         let control = self.simulate(&task.baseline(), units, CONTROL_SEED)?.metrics();
         let treatment = self.simulate(near, units, TREATMENT_SEED)?.metrics();
         let alpha = family_alpha(confidence, treatments);
@@ -174,11 +184,12 @@ impl Scenario {
         Ok(ProofBar { units_per_arm: units, treatments, z_objective, objective_se, guardrail_margins })
     }
 
-    /// The task's provable ceiling at the ship rule's `confidence`.
-    pub fn provable_ceiling(&self, task: &TaskSpec, confidence: f64) -> Result<Ceiling, SimError> {
+    /// The task's provable ceiling at the ship rule's `confidence`, for rounds of
+    /// `treatments` treatments.
+    pub fn provable_ceiling(&self, task: &TaskSpec, confidence: f64, treatments: usize) -> Result<Ceiling, SimError> {
         let oracle = self.oracle();
         let optimum = oracle.optimum(task);
-        let bar = self.proof_bar(task, confidence, &optimum.config)?;
+        let bar = self.proof_bar(task, confidence, &optimum.config, treatments)?;
         // Where the optimum sits on a guardrail, the provable region is a sliver along
         // it that a space-filling design can miss: the margins are approached in steps,
         // each search also starting from every earlier step's answer.
@@ -296,7 +307,7 @@ mod tests {
         // (about a minute on a cold cache, seconds after).
         let s = Scenario::load("rerank-diversity", "v1").expect("scenario");
         let task = s.task();
-        let ceiling = s.provable_ceiling(&task, 0.95).expect("ceiling");
+        let ceiling = s.provable_ceiling(&task, 0.95, 4).expect("ceiling");
         let oracle = s.oracle();
         let base = oracle.expected(&task.baseline());
         let b = &ceiling.bar;
@@ -316,6 +327,16 @@ mod tests {
         let optimum = oracle.optimum(&task);
         assert!(!b.provable(&task, &optimum.metrics, &base, &base), "the optimum reads inside the dwell margin");
         assert!(ceiling.min_step_share() > 0.0 && ceiling.min_step_share() < 1.0);
+        // One treatment with the round's traffic: 2.5x the units, Holm's alpha not
+        // split. The read is tighter by about sqrt(2.5), the bar about halved, and the
+        // ceiling no lower.
+        let narrow = s.provable_ceiling(&task, 0.95, 1).expect("narrow ceiling");
+        assert_eq!((narrow.bar.units_per_arm, narrow.bar.treatments), (200_000, 1));
+        assert!((narrow.bar.z_objective - 1.96).abs() < 1e-3, "{}", narrow.bar.z_objective);
+        let se_ratio = narrow.bar.objective_se / b.objective_se;
+        assert!((se_ratio - 0.4f64.sqrt()).abs() < 0.05, "se ratio {se_ratio}");
+        assert!(narrow.min_step_share() < 0.55 * ceiling.min_step_share(), "{narrow:?}");
+        assert!(narrow.share() >= ceiling.share() - 1e-9, "{} < {}", narrow.share(), ceiling.share());
     }
 
     /// Prints every scenario's ceiling under both model versions:
@@ -326,15 +347,17 @@ mod tests {
         for name in Scenario::names() {
             for version in Scenario::model_versions() {
                 let s = Scenario::load(name, version).expect("scenario");
-                let c = s.provable_ceiling(&s.task(), 0.95).expect("ceiling");
-                println!(
-                    "{name}/{version}: ceiling {:.1}% of the gap ({:+.3} of {:+.3}), smallest step {:.1}%, {:?}",
+                for treatments in [4, 1] {
+                    let c = s.provable_ceiling(&s.task(), 0.95, treatments).expect("ceiling");
+                    println!(
+                    "{name}/{version}, {treatments} treatments: ceiling {:.1}% of the gap ({:+.3} of {:+.3}), smallest step {:.1}%, {:?}",
                     100.0 * c.share(),
                     c.score,
                     c.optimum_score,
                     100.0 * c.min_step_share(),
                     c.bar
                 );
+                }
             }
         }
     }
