@@ -147,10 +147,27 @@ fn score(judge: &Judge, t: &Trace) -> Scored {
     }
 }
 
-/// Per round: the captured gap of what would run, and how many treatments were read.
+/// Per round: the captured gap of what would run, how many treatments were read, and
+/// the best true gap among the launched arms that hold every guardrail in truth (what a
+/// round could have shipped with a perfect read).
 fn trajectory(judge: &Judge, t: &Trace) -> String {
-    let gaps: Vec<String> = t.best_after_round.iter().map(|c| format!("{:.0}", 100.0 * judge.judge(c).gap)).collect();
-    format!("gap % by round {}, treatments by round {:?}", gaps.join(" "), t.treatments)
+    let pct = |g: f64| format!("{:.0}", 100.0 * g);
+    let gaps: Vec<String> = t.best_after_round.iter().map(|c| pct(judge.judge(c).gap)).collect();
+    let mut arms = t.launched.iter();
+    let best_launched: Vec<String> = t
+        .treatments
+        .iter()
+        .map(|&k| {
+            let best = arms.by_ref().take(k).map(|c| judge.judge(c)).filter(|j| j.feasible).map(|j| j.gap);
+            pct(best.fold(0.0, f64::max))
+        })
+        .collect();
+    format!(
+        "gap % by round {}, treatments by round {:?}, best feasible launched arm % by round {}",
+        gaps.join(" "),
+        t.treatments,
+        best_launched.join(" ")
+    )
 }
 
 fn settings(scenario: &str, seed: u64, db: &Path, version: &str, reasoning: ActorReasoning) -> Settings {
