@@ -187,8 +187,9 @@ pub fn progress_line(r: &RoundReport, budget: u32) -> String {
         shipped.push_str(&format!(" | ROLLED BACK {why}"));
     }
     let applied = r.patches.iter().filter(|p| p.result.is_ok() && !p.duplicate).count();
+    let narrow = r.narrow.map_or(String::new(), |k| format!(", narrow round of {k}"));
     format!(
-        "{head} | arms {} ({} rejected) | best {best} | guardrails {} breached, {} inconclusive | incumbent {incumbent}{shipped} | skill +{applied} patches",
+        "{head} | arms {}{narrow} ({} rejected) | best {best} | guardrails {} breached, {} inconclusive | incumbent {incumbent}{shipped} | skill +{applied} patches",
         treatments.len(),
         r.proposed - r.accepted,
         count(GuardrailStatus::Breached),
