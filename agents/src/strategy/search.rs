@@ -2,10 +2,12 @@
 //!
 //! Each round it fits the [`Surrogate`] to everything measured, scores a pool of
 //! candidate points (uniform over the region, plus local moves around the incumbent and
-//! the best measured points) by expected improvement times the probability that every
-//! guardrail is far enough inside its limit for the ship rule to show it (a candidate on
-//! the boundary may be good, but it could never ship), and fills the batch greedily, each pick "believed" at its predicted
-//! mean so the next pick goes elsewhere (the Kriging believer).
+//! the best measured points) by the improvement the next read is expected to show
+//! times the probability that every guardrail is far enough inside its limit for the
+//! ship rule to show it (a candidate on the boundary may be good, but it could never
+//! ship), and fills the batch greedily, each pick "believed" at its predicted mean so
+//! the next pick goes elsewhere (the Kriging believer). It fills one batch per round
+//! width (see [`super::width`]) and proposes the width expected to ship the most.
 
 use super::gp::{expected_improvement, expected_shipped_improvement, Sample};
 use super::surrogate::Surrogate;
