@@ -12,7 +12,7 @@ use crate::reasoning::online::{builtin_notes, facts, schema_context, to_notes, v
 use crate::reasoning::{ask_validated, Outcome, Reasoner};
 use crate::retry::RetryPolicy;
 use crate::stats;
-use crate::strategy::width::RoundShape;
+use crate::strategy::width::{treatments_text, RoundShape};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use skillhub::{Configuration, TaskSpec};
@@ -128,13 +128,9 @@ fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, shape: 
     let round = RoundShape::new(task.budget.arms_per_round as usize, comparison);
     let cap = round.units_per_arm(task.budget.units_per_arm, treatments);
     let metric = &task.objectives[0].metric;
+    let width = treatments_text(treatments);
     let Some(c) = cv.get(metric) else {
-        return (
-            cap,
-            format!(
-                "{cap} units per arm: budget cap for {treatments} treatments (no variance of {metric} measured yet)"
-            ),
-        );
+        return (cap, format!("{cap} units per arm: budget cap for {width} (no variance of {metric} measured yet)"));
     };
     let alpha = (1.0 - s.confidence) / treatments.max(1) as f64;
     match stats::units_per_arm(*c, s.mde_pct / 100.0, alpha, s.power) {
@@ -152,12 +148,12 @@ fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, shape: 
         Ok(n) => (
             cap,
             format!(
-                "{cap} units per arm: budget cap for {treatments} treatments (detecting {:.2}% on {metric} at power {:.0}% would need {n})",
+                "{cap} units per arm: budget cap for {width} (detecting {:.2}% on {metric} at power {:.0}% would need {n})",
                 s.mde_pct,
                 s.power * 100.0
             ),
         ),
-        Err(e) => (cap, format!("{cap} units per arm: budget cap for {treatments} treatments (power calculation failed: {e})")),
+        Err(e) => (cap, format!("{cap} units per arm: budget cap for {width} (power calculation failed: {e})")),
     }
 }
 
@@ -509,7 +505,7 @@ mod tests {
         // One treatment gets the round's whole traffic: 5 x 40 000 over 2 arms.
         let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &s, (1, 1));
         assert_eq!(units, 100_000, "{why}");
-        assert!(why.contains("budget cap for 1 treatments"), "{why}");
+        assert!(why.contains("budget cap for 1 treatment ("), "{why}");
         let lenient = OnlineSettings { mde_pct: 5.0, ..OnlineSettings::default() };
         let (units, why) = size(&task(1.0), &BTreeMap::from([("sessions".into(), 0.6)]), &lenient, (1, 1));
         assert!(units < 40_000 && why.contains("needs no more"), "{units}: {why}");

@@ -11,7 +11,7 @@
 
 use super::gp::{expected_improvement, expected_shipped_improvement, Sample};
 use super::surrogate::Surrogate;
-use super::width::{guardrail_z, objective_z, RoundShape};
+use super::width::{guardrail_z, objective_z, treatments_text, RoundShape};
 use crate::protocol::{Observation, Origin};
 use crate::stats::sample_normal as normal;
 use rand::{Rng, SeedableRng};
@@ -338,8 +338,8 @@ fn narrow_round(
     }
     let (k, value, picks, bar) = best?;
     let reason = format!(
-        "{k} treatment{} at {:.2}x the units each {} expected to ship {value:.3}% against {wide_value:.3}% for {} treatments ({bar})",
-        if k == 1 { "" } else { "s" },
+        "{} at {:.2}x the units each {} expected to ship {value:.3}% against {wide_value:.3}% for {} treatments ({bar})",
+        treatments_text(k),
         shape.units_per_arm(1_000_000, k) as f64 / 1e6,
         if k == 1 { "is" } else { "are" },
         shape.budget_treatments,
@@ -463,9 +463,8 @@ impl ShipBar {
     fn describe(&self) -> String {
         match self.read_se {
             Some(se) => format!(
-                "expected improvement the next read ({} treatment{}, se {se:.2}, z {:.2}) can show",
-                self.treatments,
-                if self.treatments == 1 { "" } else { "s" },
+                "expected improvement the next read ({}, se {se:.2}, z {:.2}) can show",
+                treatments_text(self.treatments),
                 self.z
             ),
             None => "expected improvement".into(),

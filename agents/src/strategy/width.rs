@@ -47,6 +47,11 @@ impl RoundShape {
     }
 }
 
+/// "1 treatment", "4 treatments": how logs and reasons name a round's width.
+pub fn treatments_text(k: usize) -> String {
+    format!("{k} treatment{}", if k == 1 { "" } else { "s" })
+}
+
 /// Critical value the objective must clear with `treatments` in the round: Holm's first
 /// step, two-sided.
 pub fn objective_z(treatments: usize) -> f64 {
