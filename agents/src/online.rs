@@ -211,13 +211,13 @@ fn plan(msg: &RunExperiment, settings: &OnlineSettings) -> Result<LaunchRecord, 
             traffic: 0.0,
         });
     }
-    let treatments = plan.len() - 1;
-    if treatments == 0 {
+    // Counted by role: the production baseline arm is not a treatment.
+    let tested = plan.iter().filter(|a| a.role == Role::Treatment).count();
+    if tested == 0 {
         return Err(AgentError::Invalid("the verdict accepted no candidate: nothing to test".into()));
     }
     let share = (10_000.0 / plan.len() as f64).floor() / 10_000.0;
     plan.iter_mut().for_each(|a| a.traffic = share);
-    let tested = plan.iter().filter(|a| a.role == Role::Treatment).count();
     let (units, sizing) = size(&msg.task, &msg.cv, settings, (tested, plan.len() - tested));
     for warning in unprovable_guardrails(&msg.task, &msg.cv, settings, units, tested) {
         warn!(%warning, "guardrail margin below what the experiment can show");
@@ -491,6 +491,50 @@ mod tests {
             invariants: vec![],
             budget: Budget { rounds: 1, arms_per_round: 4, units_per_arm: 40_000 },
         }
+    }
+
+    fn run_experiment(accepted: &[&str], control: Configuration) -> RunExperiment {
+        let task = crate::fixtures::task(&["a"], vec![]);
+        let decisions = ["c1", "c2", "c3"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| crate::protocol::Decision {
+                candidate: crate::protocol::Candidate {
+                    id: id.to_string(),
+                    config: Configuration::from([("a".to_string(), skillhub::Value::Num(0.1 * (i + 1) as f64))]),
+                    hypothesis: String::new(),
+                    origin: crate::protocol::Origin::Optimizer,
+                },
+                accepted: accepted.contains(id),
+                reason: String::new(),
+            })
+            .collect();
+        RunExperiment {
+            run_id: "run".into(),
+            task: Arc::new(task.clone()),
+            verdict: Verdict { round: crate::protocol::RoundRef { task_id: "t".into(), round: 2 }, decisions },
+            control,
+            control_id: None,
+            cv: BTreeMap::new(),
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn a_launch_gives_the_round_s_traffic_to_the_arms_it_tests() {
+        let s = OnlineSettings::default();
+        let shipped = Configuration::from([("a".to_string(), skillhub::Value::Num(0.9))]);
+        // The fixture pays for 2 treatments x 1000 units; after a ship the baseline arm
+        // joins the control: 4 arms' traffic.
+        let rec = plan(&run_experiment(&["c1", "c2"], shipped.clone()), &s).expect("two treatments");
+        assert_eq!((rec.plan.len(), rec.request.units_per_arm), (4, 1000));
+        let rec = plan(&run_experiment(&["c2"], shipped.clone()), &s).expect("one treatment");
+        assert_eq!((rec.plan.len(), rec.request.units_per_arm), (3, 1333));
+        assert!(rec.sizing.contains("budget cap for 1 treatment ("), "{}", rec.sizing);
+        // A verdict that kept nothing launches nothing, even with the baseline arm there.
+        assert!(plan(&run_experiment(&[], shipped), &s).is_err());
+        assert!(plan(&run_experiment(&[], Configuration::from([("a".to_string(), skillhub::Value::Num(0.5))])), &s)
+            .is_err());
     }
 
     #[test]

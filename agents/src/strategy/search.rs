@@ -329,6 +329,7 @@ fn narrow_round(
     let mut best: Option<(usize, f64, Vec<Scored>, String)> = None;
     for k in 1..shape.budget_treatments {
         let bar = ShipBar::of(model, pool.space, input.observations, input.incumbent, shape, k);
+        // Before any read there is no bar to narrow against.
         bar.read_se?;
         let picks = fill(model.clone(), pool, &bar, (k + NARROW_STAND_INS).min(input.n.max(k)));
         let value = batch_value(&picks[..picks.len().min(k)]);
@@ -340,7 +341,7 @@ fn narrow_round(
     let reason = format!(
         "{} at {:.2}x the units each {} expected to ship {value:.3}% against {wide_value:.3}% for {} treatments ({bar})",
         treatments_text(k),
-        shape.units_per_arm(1_000_000, k) as f64 / 1e6,
+        shape.units_scale(k),
         if k == 1 { "is" } else { "are" },
         shape.budget_treatments,
     );

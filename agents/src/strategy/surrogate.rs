@@ -19,6 +19,9 @@ pub struct Surrogate {
     score: Gp,
     guards: Vec<GuardModel>,
     samples: Vec<Sample>,
+    /// z of the guardrails' non-inferiority test in a round of the budget's width:
+    /// [`Surrogate::predict`]'s proof margin.
+    proof_z: f64,
 }
 
 #[derive(Clone)]
@@ -32,10 +35,6 @@ struct GuardModel {
     read_se_pct: f64,
     higher_is_safe: bool,
 }
-
-/// z of the one-sided non-inferiority test the ship rule runs in a round of the usual
-/// width (5% split over four treatments, Bonferroni): [`Surrogate::predict`]'s margin.
-const PROOF_Z: f64 = 2.24;
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(f64::total_cmp);
@@ -136,11 +135,12 @@ impl Surrogate {
                 higher_is_safe: g.higher_is_safe(),
             });
         }
-        Some(Surrogate { score, guards, samples })
+        let proof_z = super::width::guardrail_z(task.budget.arms_per_round as usize);
+        Some(Surrogate { score, guards, samples, proof_z })
     }
 
     pub fn predict(&self, u: &[f64]) -> Prediction {
-        self.predict_for(u, PROOF_Z)
+        self.predict_for(u, self.proof_z)
     }
 
     /// Like [`Surrogate::predict`], with `p_provable` for a guardrail test at critical

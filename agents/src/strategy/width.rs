@@ -39,11 +39,16 @@ impl RoundShape {
         units_per_arm.saturating_mul(budget_arms) / arms
     }
 
+    /// Units per arm with `treatments` arms, relative to the budget's width.
+    pub fn units_scale(&self, treatments: usize) -> f64 {
+        let arms = (treatments.clamp(1, self.budget_treatments) + self.comparison_arms) as f64;
+        (self.budget_treatments + self.comparison_arms) as f64 / arms
+    }
+
     /// A read's standard error with `treatments` arms, relative to one at the budget's
     /// width: every arm's units scale together, the error with one over their root.
     pub fn se_scale(&self, treatments: usize) -> f64 {
-        let arms = (treatments.clamp(1, self.budget_treatments) + self.comparison_arms) as f64;
-        (arms / (self.budget_treatments + self.comparison_arms) as f64).sqrt()
+        self.units_scale(treatments).sqrt().recip()
     }
 }
 
@@ -86,6 +91,7 @@ mod tests {
         let s = RoundShape::new(4, 1);
         assert!((s.se_scale(4) - 1.0).abs() < 1e-12);
         assert!((s.se_scale(1) - (2.0f64 / 5.0).sqrt()).abs() < 1e-12);
+        assert!((s.units_scale(1) - 2.5).abs() < 1e-12);
     }
 
     #[test]
