@@ -1,6 +1,6 @@
 //! Skills that transfer: after the simulator's model changes (v1 → v2), a run of the same
 //! task on the same database is a new run (the v1 journal is archived, not resumed), its
-//! first proposal re-tests the skill's elites, and it captures half of the v2 gap in
+//! first proposal re-tests the skill's best elite alone (a one-treatment round), and it captures half of the v2 gap in
 //! fewer rounds than a cold v2 run. Also audits the Critic on the v1 run's journal: no
 //! launched arm had a predicted guardrail-breach probability above the threshold.
 //!
@@ -107,11 +107,15 @@ fn a_new_model_version_is_a_new_run_that_warm_starts_from_the_skill() {
             assert_ne!(id, v1_run, "seed {seed}: the v2 run resumed the v1 run");
             let archived: Option<Verdict> = journal.get_archived(&v1_run, &v1.task.id, 3, Step::Verdict).unwrap();
             assert!(archived.is_some(), "seed {seed}: the v1 run's journal was not archived");
-            assert!(
-                proposal.candidates.iter().any(|c| elites.iter().any(|e| e.config == c.config)),
-                "seed {seed}: the first v2 proposal re-tests none of the skill's elites {elites:#?}: {:#?}",
+            let best = elites.iter().max_by(|a, b| a.score_pct.total_cmp(&b.score_pct)).expect("an elite");
+            assert_eq!(
+                proposal.candidates.first().map(|c| &c.config),
+                Some(&best.config),
+                "seed {seed}: the first v2 proposal does not lead with the skill's best elite {best:#?}: {:#?}",
                 proposal.candidates
             );
+            // The elite is read alone, with the round's traffic.
+            assert_eq!(proposal.treatments, Some(1), "seed {seed}: {proposal:#?}");
         }
         let cold = run(&settings(&dir.path().join(format!("cold-{seed}.db")), "v2", seed, 2, 0.5));
         warm_rounds.push(rounds_to(&warm, SHARE));

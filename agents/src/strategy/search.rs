@@ -259,6 +259,9 @@ pub fn suggest(input: &SearchInput) -> Batch {
     let best = best_safe_mean(&model, &space, input);
     let pool = Pool { space: &space, candidates, taken, best, max_risk: input.max_risk, incumbent: input.incumbent };
     let shape = round_shape(input.task, input.incumbent);
+    if !out.is_empty() && shape.budget_treatments > 1 {
+        return confirm_elite(model, &pool, shape, out);
+    }
     let wide_bar = ShipBar::of(&model, &space, input.observations, input.incumbent, shape, shape.budget_treatments);
     let wide = fill(model.clone(), &pool, &wide_bar, input.n.saturating_sub(out.len()));
     if out.is_empty() {
@@ -348,6 +351,23 @@ fn narrow_round(
     Some(Batch { suggestions: picks.into_iter().map(|s| s.suggestion).collect(), narrow: Some((k, reason)) })
 }
 
+/// The first round of a warm start: the skill's best elite alone, with the round's
+/// traffic. Whether the old winner still wins is the one question worth a tight read:
+/// if the model change kept it good, a one-treatment read (2.5x the units, the ship
+/// rule's bar at alpha instead of alpha / 4) can ship it at once, where four looser
+/// reads would leave an arm near a guardrail unproven; if not, the surrogate learns it
+/// precisely. The stand-ins are there in case the Critic rejects it.
+fn confirm_elite(model: Surrogate, pool: &Pool, shape: RoundShape, elite: Vec<Suggestion>) -> Batch {
+    let bar = ShipBar { incumbent: 0.0, read_se: None, treatments: 1, z: objective_z(1), guard_z: 0.0 };
+    let stand_ins = fill(model, pool, &bar, NARROW_STAND_INS);
+    let reason = format!(
+        "1 treatment at {:.2}x the units: a warm start reads the skill's best elite alone first, tightly enough to ship it if it carried over to this model",
+        shape.units_scale(1)
+    );
+    let suggestions = elite.into_iter().chain(stand_ins.into_iter().map(|s| s.suggestion)).collect();
+    Batch { suggestions, narrow: Some((1, reason)) }
+}
+
 /// On the first round of a run with a skill, the skill's best elite itself: on a new
 /// model version the old winner is the most informative arm to read first (it says at
 /// once how much of the old optimum carried over), and the surrogate's risk test still
@@ -361,6 +381,10 @@ fn remeasure_best_elite(model: &Surrogate, space: &Space, input: &SearchInput) -
         .iter()
         .filter(|e| space.check(&e.config).is_ok() && e.score_pct.is_finite())
         .max_by(|a, b| a.score_pct.total_cmp(&b.score_pct))?;
+    // Already what runs: nothing to read against the control.
+    if best.config == *input.incumbent {
+        return None;
+    }
     let u = space.to_unit(&best.config);
     let pred = model.predict(&u);
     if 1.0 - pred.p_safe > input.max_risk {
@@ -562,6 +586,25 @@ mod tests {
         let batch = suggest(&input(&task, &obs, &incumbent));
         assert!(batch.narrow.is_none(), "{:?}", batch.narrow);
         assert_eq!(batch.suggestions.len(), 8);
+    }
+
+    #[test]
+    fn a_warm_start_reads_the_best_elite_alone_first() {
+        let task = four_arm_task();
+        let elite = |score_pct, a| EliteConfig { experiment_id: format!("exp-{a}"), score_pct, config: at(a, 0.8) };
+        let elites = [elite(1.5, 0.2), elite(3.0, 0.9), elite(2.0, 0.6)];
+        let baseline = task.baseline();
+        let mut warm = input(&task, &[], &baseline);
+        warm.elites = &elites;
+        let batch = suggest(&warm);
+        let (k, reason) = batch.narrow.clone().expect("a narrow first round");
+        assert_eq!(k, 1);
+        assert!(reason.contains("reads the skill's best elite alone"), "{reason}");
+        assert_eq!(batch.suggestions[0].config, at(0.9, 0.8), "{:?}", batch.suggestions[0]);
+        assert_eq!(batch.suggestions.len(), 1 + NARROW_STAND_INS);
+        // Without a skill the first round is the budget's width.
+        let cold = suggest(&input(&task, &[], &baseline));
+        assert!(cold.narrow.is_none() && cold.suggestions.len() == 8, "{:?}", cold.narrow);
     }
 
     #[test]
