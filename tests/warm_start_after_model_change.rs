@@ -1,7 +1,7 @@
 //! Skills that transfer: after the simulator's model changes (v1 → v2), a run of the same
 //! task on the same database is a new run (the v1 journal is archived, not resumed), its
-//! first proposal re-tests the skill's best elite alone (a one-treatment round), and it captures half of the v2 gap in
-//! fewer rounds than a cold v2 run. Also audits the Critic on the v1 run's journal: no
+//! first proposal re-tests the skill's best elite alone (a one-treatment round), and it
+//! captures half of the v2 gap in fewer rounds than a cold v2 run. Also audits the Critic on the v1 run's journal: no
 //! launched arm had a predicted guardrail-breach probability above the threshold.
 //!
 //! Each run gets its own actix system (as `rectune run` does), so that the database is

@@ -260,7 +260,7 @@ pub fn suggest(input: &SearchInput) -> Batch {
     let pool = Pool { space: &space, candidates, taken, best, max_risk: input.max_risk, incumbent: input.incumbent };
     let shape = round_shape(input.task, input.incumbent);
     if !out.is_empty() && shape.budget_treatments > 1 {
-        return confirm_elite(model, &pool, shape, out);
+        return confirm_elite(model, &pool, input, shape, out);
     }
     let wide_bar = ShipBar::of(&model, &space, input.observations, input.incumbent, shape, shape.budget_treatments);
     let wide = fill(model.clone(), &pool, &wide_bar, input.n.saturating_sub(out.len()));
@@ -357,8 +357,14 @@ fn narrow_round(
 /// rule's bar at alpha instead of alpha / 4) can ship it at once, where four looser
 /// reads would leave an arm near a guardrail unproven; if not, the surrogate learns it
 /// precisely. The stand-ins are there in case the Critic rejects it.
-fn confirm_elite(model: Surrogate, pool: &Pool, shape: RoundShape, elite: Vec<Suggestion>) -> Batch {
-    let bar = ShipBar { incumbent: 0.0, read_se: None, treatments: 1, z: objective_z(1), guard_z: 0.0 };
+fn confirm_elite(
+    model: Surrogate,
+    pool: &Pool,
+    input: &SearchInput,
+    shape: RoundShape,
+    elite: Vec<Suggestion>,
+) -> Batch {
+    let bar = ShipBar::of(&model, pool.space, input.observations, input.incumbent, shape, 1);
     let stand_ins = fill(model, pool, &bar, NARROW_STAND_INS);
     let reason = format!(
         "1 treatment at {:.2}x the units: a warm start reads the skill's best elite alone first, tightly enough to ship it if it carried over to this model",
@@ -605,6 +611,12 @@ mod tests {
         // Without a skill the first round is the budget's width.
         let cold = suggest(&input(&task, &[], &baseline));
         assert!(cold.narrow.is_none() && cold.suggestions.len() == 8, "{:?}", cold.narrow);
+        // Nor is the best elite read against itself when it is already what runs.
+        let running = at(0.9, 0.8);
+        warm.incumbent = &running;
+        let batch = suggest(&warm);
+        assert!(batch.narrow.is_none(), "{:?}", batch.narrow);
+        assert!(batch.suggestions.iter().all(|s| s.config != running), "{:?}", batch.suggestions);
     }
 
     #[test]
