@@ -7,17 +7,9 @@ use common::*;
 #[test]
 fn more_rounds_resume_the_same_run() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |rounds: &str| {
-        let out = rectune(dir.path())
-            .args(["run", "--rounds", rounds, "--db", "db", "--json-summary", "s.json"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        (stdout(&out), read_json(&dir.path().join("s.json")))
-    };
-    let (_, first) = run("2");
+    let (_, first) = run_rounds(dir.path(), 2);
     assert_eq!(first["rounds_run"], 2);
-    let (text, second) = run("3");
+    let (text, second) = run_rounds(dir.path(), 3);
     assert_eq!(second["rounds_run"], 3);
     assert!(text.contains("round 3/3") && !text.contains("round 1/3"), "rounds 1-2 were redone: {text}");
     assert_eq!(second["experiments"].as_u64(), first["experiments"].as_u64().map(|e| e + 1));

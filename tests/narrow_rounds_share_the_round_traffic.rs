@@ -12,13 +12,9 @@ const TREATMENTS: u64 = 4;
 #[test]
 fn narrow_rounds_get_the_whole_round_s_traffic_and_are_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let out =
-        rectune(dir.path()).args(["run", "--rounds", "8", "--db", "db", "--json-summary", "s.json"]).output().unwrap();
-    assert!(out.status.success(), "run failed: {}", stderr(&out));
-    let s = read_json(&dir.path().join("s.json"));
+    let (text, s) = run_rounds(dir.path(), 8);
     let narrow = s["narrow_rounds"].as_u64().expect("narrow_rounds");
     assert!(narrow >= 1, "the default run should narrow at least one late round: {s}");
-    let text = stdout(&out);
     assert_eq!(text.matches(", narrow round of ").count() as u64, narrow, "{text}");
 
     let log = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();

@@ -7,15 +7,11 @@ use common::*;
 #[test]
 fn default_run_prints_progress_and_writes_summary_and_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let out =
-        rectune(dir.path()).args(["run", "--rounds", "3", "--db", "db", "--json-summary", "s.json"]).output().unwrap();
-    assert!(out.status.success(), "run failed: {}", stderr(&out));
-    let text = stdout(&out);
+    let (text, s) = run_rounds(dir.path(), 3);
     for r in 1..=3 {
         assert!(text.contains(&format!("round {r}/3")), "no progress line for round {r}: {text}");
     }
     assert!(text.contains("captured gap"), "{text}");
-    let s = read_json(&dir.path().join("s.json"));
     let gap = s["captured_gap"].as_f64().expect("captured_gap is a number");
     assert!((0.0..=1.0).contains(&gap), "{gap}");
     assert_eq!(s["rounds_run"], 3);

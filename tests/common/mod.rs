@@ -18,6 +18,18 @@ pub fn rectune(dir: &Path) -> Command {
     c
 }
 
+/// `rectune run` for `rounds` rounds on the database `db` in `dir`, which must succeed:
+/// its progress text and its JSON summary.
+pub fn run_rounds(dir: &Path, rounds: u32) -> (String, serde_json::Value) {
+    let rounds = rounds.to_string();
+    let out = rectune(dir)
+        .args(["run", "--rounds", &rounds, "--db", "db", "--json-summary", "s.json"])
+        .output()
+        .expect("start rectune");
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+    (stdout(&out), read_json(&dir.join("s.json")))
+}
+
 /// One cache of simulator optima for the whole suite, so each is computed once.
 pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rectune-cache")
