@@ -81,7 +81,7 @@ fn setup() -> tempfile::TempDir {
     task_variant(dir.path(), "task.toml", |_| {
         std::fs::read_to_string(repo_file("config/tasks/prerank-fusion.toml"))
             .expect("task")
-            .replace("units_per_arm = 40000", "units_per_arm = 20000")
+            .replace("units_per_arm = 160000", "units_per_arm = 20000")
     });
     dir
 }

@@ -5,8 +5,8 @@
 mod common;
 use common::*;
 
-/// The default task's budget: 4 treatments x 80 000 units, plus the comparison arms.
-const UNITS: u64 = 80_000;
+/// The default task's budget: 4 treatments x 320 000 units, plus the comparison arms.
+const UNITS: u64 = 320_000;
 const TREATMENTS: u64 = 4;
 
 #[test]

@@ -311,9 +311,9 @@ mod tests {
         let oracle = s.oracle();
         let base = oracle.expected(&task.baseline());
         let b = &ceiling.bar;
-        // At 80 000 units a dwell read is a few tenths of a point wide; the objective's
-        // read a few tenths of a score point.
-        assert_eq!((b.units_per_arm, b.treatments), (80_000, 4));
+        // At 320 000 units a dwell read is a few tenths of a point wide; the objective's
+        // read about a tenth of a score point.
+        assert_eq!((b.units_per_arm, b.treatments), (320_000, 4));
         assert!((b.z_objective - 2.4977).abs() < 1e-3, "{}", b.z_objective);
         assert!(b.guardrail_margins.len() == 1 && (0.1..2.0).contains(&b.guardrail_margins[0]), "{b:?}");
         assert!((0.05..1.0).contains(&b.objective_se), "{b:?}");
@@ -331,7 +331,7 @@ mod tests {
         // split. The read is tighter by about sqrt(2.5), the bar about halved, and the
         // ceiling no lower.
         let narrow = s.provable_ceiling(&task, 0.95, 1).expect("narrow ceiling");
-        assert_eq!((narrow.bar.units_per_arm, narrow.bar.treatments), (200_000, 1));
+        assert_eq!((narrow.bar.units_per_arm, narrow.bar.treatments), (800_000, 1));
         assert!((narrow.bar.z_objective - 1.96).abs() < 1e-3, "{}", narrow.bar.z_objective);
         let se_ratio = narrow.bar.objective_se / b.objective_se;
         assert!((se_ratio - 0.4f64.sqrt()).abs() < 0.05, "se ratio {se_ratio}");
