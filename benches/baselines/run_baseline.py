@@ -3,7 +3,7 @@
 HTTP contract, at the task's budget, and prints what it did as one JSON document.
 
     run_baseline.py --url http://127.0.0.1:8088 --task config/tasks/rank-fusion.toml \\
-        --strategy tpe|gp|ngopt|random --seed 1 [--rounds 8 --arms 4 --units 80000]
+        --strategy tpe|gp|ngopt|random --seed 1 [--rounds 8 --arms 4 --units 320000]
 
 Each round asks the optimiser for ``arms`` configurations, launches them in one
 experiment next to the production baseline as the control arm (equal traffic, the task's
