@@ -84,6 +84,7 @@ pub fn grid(f: impl Fn(f64, f64) -> f64, se: f64) -> Vec<Observation> {
                 lifts_pct: BTreeMap::new(),
                 safe: true,
                 experiments: vec![format!("exp-{i}")],
+                units: 0,
             });
         }
     }

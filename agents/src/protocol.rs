@@ -238,6 +238,10 @@ pub struct Observation {
     /// No guardrail measured as breached.
     pub safe: bool,
     pub experiments: Vec<String>,
+    /// Units per arm the estimate rests on, summed over the reads pooled into it (0:
+    /// not recorded, taken as the budget's).
+    #[serde(default)]
+    pub units: u64,
 }
 
 impl Incumbent {

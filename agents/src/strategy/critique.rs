@@ -167,6 +167,7 @@ mod tests {
             lifts_pct: BTreeMap::new(),
             safe: true,
             experiments: vec!["exp-1".into()],
+            units: 0,
         };
         Insight {
             failures: vec![failure.config.clone()],

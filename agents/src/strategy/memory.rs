@@ -52,6 +52,7 @@ fn observe(r: &ExperimentResult, a: &ArmResult) -> Option<Observation> {
         lifts_pct: lifts,
         safe: !a.guardrails.iter().any(|g| g.status == GuardrailStatus::Breached),
         experiments: vec![r.experiment_id.clone()],
+        units: a.units,
     })
 }
 
@@ -65,6 +66,7 @@ fn merge(into: &mut Observation, o: Observation, z: f64) {
     }
     into.safe &= o.safe;
     into.experiments.extend(o.experiments);
+    into.units += o.units;
 }
 
 /// Every measured configuration, pooled by candidate.
@@ -238,7 +240,7 @@ fn convergence(
     let Some(model) = model else { return (false, "the objective surrogate could not be fitted".into()) };
     let seed = results.last().map_or(0, |r| u64::from(r.round.round));
     let shape = super::search::round_shape(task, incumbent);
-    let c = super::convergence::test(model, &task.space(), obs, incumbent, shape, seed);
+    let c = super::convergence::test(model, &task.space(), obs, incumbent, shape, task.budget.units_per_arm, seed);
     (c.converged, c.reason)
 }
 
@@ -382,6 +384,9 @@ mod tests {
         assert_eq!(i.shipped, None);
         let s = i.incumbent.score_vs_baseline.expect("measured");
         assert!((s.estimate - 1.0).abs() < 1e-9, "{s:?}");
+        // The pooled estimate rests on both reads' units.
+        let units = |id: &str| i.observations.iter().find(|o| o.candidate_id == id).map(|o| o.units);
+        assert_eq!((units("c2"), units("c4")), (Some(2000), Some(1000)));
     }
 
     #[test]

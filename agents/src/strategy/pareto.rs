@@ -203,6 +203,7 @@ mod tests {
             lifts_pct: [("dwell_s".to_string(), (1.0, 0.2)), ("latency_ms".to_string(), (0.5, 0.1))].into(),
             safe: true,
             experiments: vec!["exp-1".into()],
+            units: 0,
         };
         let m = Measured::from_observation(&task, &obs);
         assert_eq!(m.objectives, vec![1.0, -0.5]);

@@ -262,7 +262,15 @@ pub fn suggest(input: &SearchInput) -> Batch {
     if !out.is_empty() && shape.budget_treatments > 1 {
         return confirm_elite(model, &pool, input, shape, out);
     }
-    let wide_bar = ShipBar::of(&model, &space, input.observations, input.incumbent, shape, shape.budget_treatments);
+    let wide_bar = ShipBar::of(
+        &model,
+        &space,
+        input.observations,
+        input.incumbent,
+        shape,
+        input.task.budget.units_per_arm,
+        shape.budget_treatments,
+    );
     let wide = fill(model.clone(), &pool, &wide_bar, input.n.saturating_sub(out.len()));
     if out.is_empty() {
         if let Some(narrow) = narrow_round(&model, &pool, input, shape, &wide) {
@@ -331,7 +339,15 @@ fn narrow_round(
     let wide_value = batch_value(&wide[..wide.len().min(shape.budget_treatments)]);
     let mut best: Option<(usize, f64, Vec<Scored>, String)> = None;
     for k in 1..shape.budget_treatments {
-        let bar = ShipBar::of(model, pool.space, input.observations, input.incumbent, shape, k);
+        let bar = ShipBar::of(
+            model,
+            pool.space,
+            input.observations,
+            input.incumbent,
+            shape,
+            input.task.budget.units_per_arm,
+            k,
+        );
         // Before any read there is no bar to narrow against.
         bar.read_se?;
         let picks = fill(model.clone(), pool, &bar, (k + NARROW_STAND_INS).min(input.n.max(k)));
@@ -364,7 +380,8 @@ fn confirm_elite(
     shape: RoundShape,
     elite: Vec<Suggestion>,
 ) -> Batch {
-    let bar = ShipBar::of(&model, pool.space, input.observations, input.incumbent, shape, 1);
+    let bar =
+        ShipBar::of(&model, pool.space, input.observations, input.incumbent, shape, input.task.budget.units_per_arm, 1);
     let stand_ins = fill(model, pool, &bar, NARROW_STAND_INS);
     let reason = format!(
         "1 treatment at {:.2}x the units: a warm start reads the skill's best elite alone first, tightly enough to ship it if it carried over to this model",
@@ -443,13 +460,15 @@ impl ShipBar {
         observations: &[Observation],
         incumbent: &Configuration,
         shape: RoundShape,
+        budget_units: u64,
         treatments: usize,
     ) -> ShipBar {
         let incumbent = model.predict(&space.to_unit(incumbent)).score.mean;
-        let mut se: Vec<f64> = observations.iter().map(|o| o.score_se).filter(|s| s.is_finite() && *s > 0.0).collect();
+        let mut se: Vec<f64> =
+            observations.iter().map(|o| full_width_se(o, budget_units)).filter(|s| s.is_finite() && *s > 0.0).collect();
         se.sort_by(f64::total_cmp);
-        // The largest reads are the single ones of a full-width round (pooled and narrow
-        // reads are tighter): the reference the width's scale applies to.
+        // Every read restated at the budget's units per arm; the largest is the
+        // reference the width's scale applies to.
         let scale = shape.se_scale(treatments);
         ShipBar {
             incumbent,
@@ -501,6 +520,16 @@ impl ShipBar {
             None => "expected improvement".into(),
         }
     }
+}
+
+/// What `o`'s standard error would be had it rested on one read of `budget_units` per
+/// arm: a narrow read (more units) or a pooled one (several reads) is tighter than the
+/// full-width read the bar scales from.
+fn full_width_se(o: &Observation, budget_units: u64) -> f64 {
+    if o.units == 0 || budget_units == 0 {
+        return o.score_se;
+    }
+    o.score_se * (o.units as f64 / budget_units as f64).sqrt()
 }
 
 type Pick = (Configuration, Vec<f64>, f64, super::surrogate::Prediction);
@@ -576,6 +605,27 @@ mod tests {
         let first = &batch.suggestions[0];
         assert!(first.hypothesis.contains("1 treatment, se 0.25, z 1.96"), "{}", first.hypothesis);
         assert!(first.config.get("a").and_then(Value::as_f64).is_some_and(|a| a > 0.75), "{:?}", first.config);
+    }
+
+    #[test]
+    fn the_bar_restates_narrow_and_pooled_reads_at_the_budget_s_units() {
+        // Every read so far is a narrow one (2.5x the budget's units, se 0.2), as after a
+        // warm start's first round: a four-treatment read at the budget's units would
+        // have se 0.2 x sqrt(2.5), not 0.2.
+        let task = four_arm_task();
+        let mut obs = grid(|a, _| a, 0.2);
+        let incumbent = at(0.5, 0.5);
+        let model = Surrogate::fit(&task, &obs, &BTreeMap::new(), &BTreeMap::new()).expect("fit");
+        let shape = round_shape(&task, &incumbent);
+        let units = task.budget.units_per_arm;
+        let read_se = |obs: &[Observation]| {
+            ShipBar::of(&model, &task.space(), obs, &incumbent, shape, units, 4).read_se.expect("a read")
+        };
+        obs.iter_mut().for_each(|o| o.units = units * 5 / 2);
+        assert!((read_se(&obs) - 0.2 * 2.5f64.sqrt()).abs() < 1e-9, "{}", read_se(&obs));
+        // Units not recorded (an older journal) are taken as the budget's.
+        obs.iter_mut().for_each(|o| o.units = 0);
+        assert!((read_se(&obs) - 0.2).abs() < 1e-9, "{}", read_se(&obs));
     }
 
     #[test]

@@ -349,6 +349,7 @@ mod tests {
                     lifts_pct: BTreeMap::new(),
                     safe: true,
                     experiments: vec![format!("exp-{}", i / 4)],
+                    units: 0,
                 }
             })
             .collect()

@@ -68,6 +68,7 @@ pub fn measured() -> Insight {
         lifts_pct: BTreeMap::new(),
         safe: true,
         experiments: vec![experiment.into()],
+        units: 0,
     };
     Insight {
         round: crate::support::round(3),
