@@ -29,7 +29,7 @@ fn malformed_task_file_is_named() {
 #[test]
 fn unknown_parameter_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let path = task_variant(dir.path(), "unknown.toml", |t| t.replace("\"rank.w_like\"", "\"rank.w_bogus\""));
+    let path = task_variant(dir.path(), "unknown.toml", |t| replacing(&t, "\"rank.w_like\"", "\"rank.w_bogus\""));
     let out = rectune(dir.path()).args(["run", "--task"]).arg(&path).output().unwrap();
     assert_clean_failure(&out, "rank.w_bogus");
 }
@@ -80,7 +80,7 @@ fn bad_environment_value_is_named() {
 #[test]
 fn invariant_the_baseline_violates_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let path = task_variant(dir.path(), "inv.toml", |t| t.replace("min = 0.2", "min = 20.0"));
+    let path = task_variant(dir.path(), "inv.toml", |t| replacing(&t, "min = 0.2", "min = 20.0"));
     let out = rectune(dir.path()).args(["run", "--task"]).arg(&path).output().unwrap();
     assert_clean_failure(&out, "task.invariants");
 }
@@ -90,7 +90,7 @@ fn a_changed_task_on_an_existing_database_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = rectune(dir.path()).args(["run", "--rounds", "1", "--quiet", "--db", "db"]).output().unwrap();
     assert!(first.status.success(), "{}", stderr(&first));
-    let path = task_variant(dir.path(), "changed.toml", |t| t.replace("max_drop_pct = 3.0", "max_drop_pct = 2.0"));
+    let path = task_variant(dir.path(), "changed.toml", |t| replacing(&t, "max_drop_pct = 3.0", "max_drop_pct = 2.0"));
     let out = rectune(dir.path()).args(["run", "--db", "db", "--task"]).arg(&path).output().unwrap();
     assert_clean_failure(&out, "different task definition");
 }

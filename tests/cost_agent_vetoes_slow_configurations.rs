@@ -79,9 +79,8 @@ fn vetoes(dir: &Path, db: &str) -> Vec<String> {
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     task_variant(dir.path(), "task.toml", |_| {
-        std::fs::read_to_string(repo_file("config/tasks/prerank-fusion.toml"))
-            .expect("task")
-            .replace("units_per_arm = 160000", "units_per_arm = 20000")
+        let prerank = std::fs::read_to_string(repo_file("config/tasks/prerank-fusion.toml")).expect("task");
+        replacing(&prerank, "units_per_arm = 160000", "units_per_arm = 20000")
     });
     dir
 }

@@ -164,7 +164,7 @@ fn thirty_random_kills_launch_nothing_twice_and_lose_no_result() {
     eprintln!("kill_resume_cycles: RECTUNE_KILL_SEED={seed}");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("tempdir");
-    task_variant(dir.path(), "task.toml", |t| t.replace("units_per_arm = 320000", "units_per_arm = 20000"));
+    task_variant(dir.path(), "task.toml", |t| replacing(&t, "units_per_arm = 320000", "units_per_arm = 20000"));
     let launches = dir.path().join("platform-launches.jsonl");
     let launches_arg = launches.to_string_lossy().into_owned();
     // Paced, so an experiment runs for a while and is polled: kills after a launch land

@@ -45,7 +45,7 @@ async fn run(dir: &Path, db: &str, summary: &str, llm_url: Option<&str>, retries
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    task_variant(dir.path(), "task.toml", |t| t.replace("units_per_arm = 320000", "units_per_arm = 20000"));
+    task_variant(dir.path(), "task.toml", |t| replacing(&t, "units_per_arm = 320000", "units_per_arm = 20000"));
     dir
 }
 

@@ -29,7 +29,7 @@ fn run(dir: &Path, db: &str, summary: &str) -> Command {
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    task_variant(dir.path(), "task.toml", |t| t.replace("units_per_arm = 320000", "units_per_arm = 20000"));
+    task_variant(dir.path(), "task.toml", |t| replacing(&t, "units_per_arm = 320000", "units_per_arm = 20000"));
     dir
 }
 

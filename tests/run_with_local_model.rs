@@ -58,7 +58,8 @@ fn all_five_agents_think_with_the_local_model_and_the_run_completes() {
     // Two arms a round (three candidates) and smaller experiments keep the answers short
     // and the run to a few minutes on one server thread.
     let task = task_variant(dir.path(), "task.toml", |t| {
-        t.replace("units_per_arm = 320000", "units_per_arm = 20000").replace("arms_per_round = 4", "arms_per_round = 2")
+        let t = replacing(&t, "units_per_arm = 320000", "units_per_arm = 20000");
+        replacing(&t, "arms_per_round = 4", "arms_per_round = 2")
     });
     let out = rectune(dir.path())
         .args(["run", "--config"])

@@ -62,13 +62,16 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// A task file derived from the default one with `edit` applied to its text.
 pub fn task_variant(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(repo_file("config/tasks/rank-fusion.toml")).expect("default task file");
-    let edited = edit(text.clone());
-    // An edit that no longer matches the default task's text would silently test the
-    // default instead of the variant.
-    assert_ne!(edited, text, "the task variant `{name}` changed nothing in config/tasks/rank-fusion.toml");
     let path = dir.join(name);
-    std::fs::write(&path, edited).expect("write task variant");
+    std::fs::write(&path, edit(text)).expect("write task variant");
     path
+}
+
+/// `text` with `from` replaced by `to`, for task variants: an edit that no longer
+/// matches the task file's text would silently test the file unchanged.
+pub fn replacing(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "`{from}` is not in the task file any more: update the variant");
+    text.replace(from, to)
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
