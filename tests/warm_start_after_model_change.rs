@@ -1,7 +1,8 @@
 //! Skills that transfer: after the simulator's model changes (v1 → v2), a run of the same
 //! task on the same database is a new run (the v1 journal is archived, not resumed), its
-//! first proposal re-tests the skill's best elite alone (a one-treatment round), and it
-//! captures half of the v2 gap in fewer rounds than a cold v2 run. Also audits the Critic on the v1 run's journal: no
+//! first proposal re-tests the skill's best elite alone (a one-treatment round), the skill
+//! keeps the v1 run's reads beside the v2 run's, and it captures half of the v2 gap in
+//! fewer rounds than a cold v2 run. Also audits the Critic on the v1 run's journal: no
 //! launched arm had a predicted guardrail-breach probability above the threshold.
 //!
 //! Each run gets its own actix system (as `rectune run` does), so that the database is
@@ -14,7 +15,7 @@ use agents::protocol::{Proposal, Verdict};
 use agents::strategy::critique::launched_risks;
 use rectune::runtime;
 use rectune::settings::{Overrides, Settings};
-use skillhub::{Configuration, EliteConfig, SkillStore};
+use skillhub::{Configuration, EliteConfig, PriorRead, SkillStore};
 use std::path::Path;
 
 const SCENARIO: &str = "prerank-fusion";
@@ -88,14 +89,19 @@ fn a_new_model_version_is_a_new_run_that_warm_starts_from_the_skill() {
         // A stricter Critic than the default, so that its rule has candidates to reject.
         let v1 = settings(&shared, "v1", seed, 3, 0.3);
         run(&v1);
-        let (elites, v1_run): (Vec<EliteConfig>, String) = {
+        let (elites, v1_reads, v1_run): (Vec<EliteConfig>, Vec<PriorRead>, String) = {
             let db = open(&shared);
             audit_critic(&db, &v1);
             let skill = SkillStore::open(&db).unwrap().get(&v1.task.id).unwrap().expect("the task's skill");
             let id = Journal::open(&db).unwrap().get_run(&v1.task.id, "run_id").unwrap().expect("run id");
-            (skill.priors.elites, id)
+            (skill.priors.elites, skill.priors.reads, id)
         };
         assert!(!elites.is_empty(), "seed {seed}: the v1 run left no elites in the skill");
+        // Every measured configuration, with every guardrail metric's lift.
+        assert!(v1_reads.len() >= 8, "seed {seed}: {} reads", v1_reads.len());
+        for g in &v1.task.guardrails {
+            assert!(v1_reads.iter().all(|r| r.lifts_pct.contains_key(&g.metric)), "seed {seed}: no {} lift", g.metric);
+        }
 
         let warm = run(&settings(&shared, "v2", seed, 2, 0.5));
         {
@@ -116,6 +122,11 @@ fn a_new_model_version_is_a_new_run_that_warm_starts_from_the_skill() {
             );
             // The elite is read alone, with the round's traffic.
             assert_eq!(proposal.treatments, Some(1), "seed {seed}: {proposal:#?}");
+            // The skill keeps the v2 run's reads first and the v1 run's after them.
+            let reads = SkillStore::open(&db).unwrap().get(&v1.task.id).unwrap().expect("skill").priors.reads;
+            let fresh = reads.len() - v1_reads.len();
+            assert!(fresh >= 1, "seed {seed}: the v2 run added no reads");
+            assert_eq!(reads[fresh..], v1_reads[..], "seed {seed}: the v1 reads did not survive the v2 run");
         }
         let cold = run(&settings(&dir.path().join(format!("cold-{seed}.db")), "v2", seed, 2, 0.5));
         warm_rounds.push(rounds_to(&warm, SHARE));

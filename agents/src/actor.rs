@@ -101,6 +101,7 @@ fn propose(reasoning: ActorReasoning, msg: &Propose) -> search::Batch {
     };
     let region = msg.skill.as_ref().map(|s| s.priors.region.clone()).unwrap_or_default();
     let elites = msg.skill.as_ref().map_or(&[][..], |s| s.priors.elites.as_slice());
+    let reads = msg.skill.as_ref().map_or(&[][..], |s| s.priors.reads.as_slice());
     search::suggest(&search::SearchInput {
         task: &msg.task,
         observations,
@@ -112,6 +113,7 @@ fn propose(reasoning: ActorReasoning, msg: &Propose) -> search::Batch {
         seed: msg.seed,
         max_risk: msg.max_risk,
         elites,
+        reads,
     })
 }
 

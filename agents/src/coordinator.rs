@@ -501,7 +501,7 @@ impl Coordinator {
         if let Some(p) = self.journal.get(&task, round, Step::Patches)? {
             return Ok(p);
         }
-        let msg = Learn { task: self.plan.task.clone(), insight };
+        let msg = Learn { task: self.plan.task.clone(), run_id: self.plan.run_id.clone(), insight };
         let p: Vec<PatchOutcome> = call(&self.link(), &self.peers.skill, msg, round, "skill").await?;
         self.board.count_patches(&p);
         self.journal.put(&task, round, Step::Patches, &p).await?;

@@ -16,6 +16,9 @@ use tracing::{info, info_span, warn, Instrument};
 #[rtype(result = "Result<Vec<PatchOutcome>, AgentError>")]
 pub struct Learn {
     pub task: Arc<TaskSpec>,
+    /// The run the insight belongs to: patch ids carry it, so that a later run of the task
+    /// (after a model change) is not taken for a repeat of an earlier one's rounds.
+    pub run_id: String,
     pub insight: Arc<Insight>,
 }
 
@@ -102,7 +105,7 @@ async fn with_model_rules(
     for (i, a) in answer.rules.iter().enumerate() {
         let rule = to_rule(&msg.task, round, i, &model, a);
         let reason = format!("model-proposed rule supported by {}", a.evidence.join(", "));
-        let id = format!("{}/r{round}/llm-rule-{}", msg.task.id, i + 1);
+        let id = format!("{}/r{round}/llm-rule-{}", msg.run_id, i + 1);
         out.push(SkillPatch::new(
             id,
             msg.task.id.clone(),
@@ -143,7 +146,7 @@ async fn learn(
         .map_err(hub_err)?
         .map_err(hub_err)?
         .ok_or_else(|| AgentError::Skillhub(format!("no skill for task {}", msg.task.id)))?;
-    let mut plan = patches(&msg.task, &msg.insight, &skill, &s);
+    let mut plan = patches(&msg.task, &msg.run_id, &msg.insight, &skill, &s);
     if let Some(r) = &reasoner {
         plan = with_model_rules(r, &msg, &skill, &s, plan).await;
     }

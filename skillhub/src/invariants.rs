@@ -3,7 +3,9 @@
 //! the same error for the same mistake.
 
 use crate::patch::PatchError;
-use crate::skill::{EliteConfig, Rule, RuleStatus, Skill, MAX_PRIOR_CONFIDENCE, PRIOR_EVIDENCE_PREFIX};
+use crate::skill::{
+    EliteConfig, PriorRead, Rule, RuleStatus, Skill, MAX_PRIOR_CONFIDENCE, MAX_PRIOR_READS, PRIOR_EVIDENCE_PREFIX,
+};
 use crate::space::{ParamKind, ParamSpec};
 use std::collections::BTreeMap;
 
@@ -121,6 +123,33 @@ pub(crate) fn check_elites(skill: &Skill, elites: &[EliteConfig]) -> Result<(), 
             return Err(invalid("score_pct", format!("is {}; give the measured score in percent", e.score_pct)));
         }
         space.check(&e.config).map_err(|err| invalid("config", err.to_string()))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn check_reads(skill: &Skill, reads: &[PriorRead]) -> Result<(), PatchError> {
+    if reads.len() > MAX_PRIOR_READS {
+        return Err(PatchError::InvalidPriors {
+            field: "reads".into(),
+            problem: format!("has {} entries; keep at most {MAX_PRIOR_READS}, the newest", reads.len()),
+        });
+    }
+    let space = skill.space();
+    for (i, r) in reads.iter().enumerate() {
+        let invalid = |field: String, problem: String| PatchError::InvalidPriors {
+            field: format!("reads[{i}].{field}"),
+            problem,
+        };
+        if r.experiment_id.trim().is_empty() {
+            return Err(invalid("experiment_id".into(), "name the experiment that measured this configuration".into()));
+        }
+        if !r.score_pct.is_finite() {
+            return Err(invalid("score_pct".into(), format!("is {}; give the measured score in percent", r.score_pct)));
+        }
+        if let Some((metric, v)) = r.lifts_pct.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(invalid(format!("lifts_pct.{metric}"), format!("is {v}; give the measured lift in percent")));
+        }
+        space.check(&r.config).map_err(|err| invalid("config".into(), err.to_string()))?;
     }
     Ok(())
 }

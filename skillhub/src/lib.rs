@@ -24,7 +24,8 @@ pub use markdown::{parse_markdown, render_markdown, MarkdownError};
 pub use patch::{PatchError, PatchOp, SkillPatch};
 pub use seeds::{seed_skills, skill_from_task};
 pub use skill::{
-    EliteConfig, InitialConfig, NorthStar, Priors, Provenance, Requirement, Rule, RuleStatus, Skill, TaskContext,
+    EliteConfig, InitialConfig, NorthStar, PriorRead, Priors, Provenance, Requirement, Rule, RuleStatus, Skill,
+    TaskContext, MAX_PRIOR_READS,
 };
 pub use space::{Configuration, ParamKind, ParamSpec, Space, SpaceError, Value};
 pub use store::{Applied, HistoryEntry, SkillStore};

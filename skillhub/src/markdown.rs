@@ -248,7 +248,7 @@ fn tools_prose(tools: &[String]) -> String {
 
 fn priors_prose(p: &Priors) -> String {
     let mut out = String::new();
-    if p.sensitivity.is_empty() && p.region.is_empty() && p.elites.is_empty() {
+    if p.sensitivity.is_empty() && p.region.is_empty() && p.elites.is_empty() && p.reads.is_empty() {
         return "None measured yet.\n".into();
     }
     for (name, s) in &p.sensitivity {
@@ -259,6 +259,15 @@ fn priors_prose(p: &Priors) -> String {
     }
     for e in &p.elites {
         let _ = writeln!(out, "- elite from `{}`: score {:+}%", inline(&e.experiment_id), e.score_pct);
+    }
+    if let (Some(first), Some(last)) = (p.reads.first(), p.reads.last()) {
+        let _ = writeln!(
+            out,
+            "- {} measured configurations kept as the landscape's shape, `{}` to `{}`",
+            p.reads.len(),
+            inline(&first.experiment_id),
+            inline(&last.experiment_id)
+        );
     }
     out
 }

@@ -4,8 +4,8 @@
 //! a sled transaction that may retry it on conflict. It validates the patch, applies
 //! it, bumps the version and re-checks every skill invariant on the result.
 
-use crate::invariants::{check_elites, check_region, check_rule, check_sensitivity, region_contains};
-use crate::skill::{EliteConfig, InitialConfig, Provenance, Rule, RuleStatus, Skill};
+use crate::invariants::{check_elites, check_reads, check_region, check_rule, check_sensitivity, region_contains};
+use crate::skill::{EliteConfig, InitialConfig, PriorRead, Provenance, Rule, RuleStatus, Skill};
 use crate::space::{Configuration, SpaceError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,10 +46,13 @@ pub enum PatchOp {
         config: Configuration,
         source: String,
     },
-    /// Replace the sensitivity and elite priors (the region is kept).
+    /// Replace the sensitivity, elite and read priors (the region is kept).
     SetPriors {
         sensitivity: BTreeMap<String, f64>,
         elites: Vec<EliteConfig>,
+        /// Absent in patches written before reads were kept: those leave them as they are.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reads: Option<Vec<PriorRead>>,
     },
     /// Stop serving the skill for tuning; no later patch is accepted.
     Deprecate,
@@ -203,11 +206,15 @@ impl SkillPatch {
                 next.priors.region.insert(parameter.clone(), (*min, *max));
             }
             PatchOp::SetBaseline { config, source } => set_baseline(&mut next, config, source)?,
-            PatchOp::SetPriors { sensitivity, elites } => {
+            PatchOp::SetPriors { sensitivity, elites, reads } => {
                 check_sensitivity(&next, sensitivity)?;
                 check_elites(&next, elites)?;
                 next.priors.sensitivity = sensitivity.clone();
                 next.priors.elites = elites.clone();
+                if let Some(reads) = reads {
+                    check_reads(&next, reads)?;
+                    next.priors.reads = reads.clone();
+                }
             }
             PatchOp::Deprecate => next.deprecated = true,
         }

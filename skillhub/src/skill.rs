@@ -173,6 +173,28 @@ pub struct Priors {
     pub region: BTreeMap<String, (f64, f64)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub elites: Vec<EliteConfig>,
+    /// What the task's runs measured, at most [`MAX_PRIOR_READS`], newest run first: the
+    /// shape of the landscape (objective and every guardrail) for a later run to start
+    /// its surrogates from when the model or the traffic has changed since.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<PriorRead>,
+}
+
+/// Reads a skill keeps: about three runs of 8 rounds x 4 arms.
+pub const MAX_PRIOR_READS: usize = 96;
+
+/// One measured configuration: its score and every metric's lift against the
+/// production baseline of the experiment that read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorRead {
+    pub experiment_id: String,
+    pub config: Configuration,
+    /// The task's scalar objective ([`crate::TaskSpec::score`]), %.
+    pub score_pct: f64,
+    /// Lift against the baseline per metric, %.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lifts_pct: BTreeMap<String, f64>,
 }
 
 impl Skill {
@@ -287,6 +309,7 @@ impl Skill {
     fn validate_priors(&self) -> Result<(), PatchError> {
         crate::invariants::check_sensitivity(self, &self.priors.sensitivity)?;
         crate::invariants::check_elites(self, &self.priors.elites)?;
+        crate::invariants::check_reads(self, &self.priors.reads)?;
         for (name, &(min, max)) in &self.priors.region {
             crate::invariants::check_region(self, name, min, max)?;
         }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{measured_rule, patch, seed};
-use skillhub::{PatchError, PatchOp, Provenance, RuleStatus, SkillPatch, Value};
+use skillhub::{PatchError, PatchOp, PriorRead, Provenance, RuleStatus, SkillPatch, Value, MAX_PRIOR_READS};
 
 fn rank() -> skillhub::Skill {
     seed("rank-fusion")
@@ -146,6 +146,50 @@ fn set_priors_rejects_unknown_parameters_and_invalid_elites() {
         elites[0].config.remove("rank.w_like");
     }
     assert!(matches!(patch("p", op).apply(Some(&rank())), Err(PatchError::InvalidPriors { .. })));
+}
+
+#[test]
+fn set_priors_checks_every_read_and_names_the_field() {
+    let rejected = |edit: &dyn Fn(&mut Vec<PriorRead>)| {
+        let mut op = common::set_priors();
+        if let PatchOp::SetPriors { reads: Some(reads), .. } = &mut op {
+            edit(reads);
+        }
+        match patch("p", op).apply(Some(&rank())) {
+            Err(PatchError::InvalidPriors { field, problem }) => format!("{field}: {problem}"),
+            other => panic!("expected InvalidPriors, got {other:?}"),
+        }
+    };
+    let e = rejected(&|r| r[0].score_pct = f64::NAN);
+    assert!(e.starts_with("reads[0].score_pct: is NaN"), "{e}");
+    let e = rejected(&|r| {
+        r[0].lifts_pct.insert("ctr".into(), f64::INFINITY);
+    });
+    assert!(e.starts_with("reads[0].lifts_pct.ctr: is inf"), "{e}");
+    let e = rejected(&|r| r[0].experiment_id = " ".into());
+    assert!(e.starts_with("reads[0].experiment_id"), "{e}");
+    let e = rejected(&|r| {
+        r[0].config.remove("rank.w_like");
+    });
+    assert!(e.starts_with("reads[0].config") && e.contains("rank.w_like"), "{e}");
+    let e = rejected(&|r| *r = vec![r[0].clone(); MAX_PRIOR_READS + 1]);
+    assert!(e.contains(&format!("keep at most {MAX_PRIOR_READS}")), "{e}");
+}
+
+#[test]
+fn set_priors_without_reads_keeps_the_reads_a_skill_has() {
+    let with_reads = patch("p1", common::set_priors()).apply(Some(&rank())).expect("sets priors");
+    assert_eq!(with_reads.priors.reads.len(), 1);
+    let mut op = common::set_priors();
+    if let PatchOp::SetPriors { reads, .. } = &mut op {
+        *reads = None;
+    }
+    let next = patch("p2", op).apply(Some(&with_reads)).expect("sets priors");
+    assert_eq!(next.priors.reads, with_reads.priors.reads);
+    // A patch written before reads were kept parses, and means the same.
+    let json = r#"{"set_priors":{"sensitivity":{},"elites":[]}}"#;
+    let op: PatchOp = serde_json::from_str(json).expect("an old set_priors parses");
+    assert!(matches!(op, PatchOp::SetPriors { reads: None, .. }), "{op:?}");
 }
 
 #[test]

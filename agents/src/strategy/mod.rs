@@ -6,6 +6,7 @@ pub mod gp;
 pub mod learning;
 pub mod memory;
 pub mod pareto;
+pub mod prior;
 pub mod random;
 pub mod search;
 pub mod sensitivity;

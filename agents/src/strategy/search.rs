@@ -9,14 +9,16 @@
 //! the next pick goes elsewhere (the Kriging believer). It fills one batch per round
 //! width (see [`super::width`]) and proposes the width expected to ship the most.
 
-use super::gp::{expected_improvement, expected_shipped_improvement, Sample};
+use super::gp::{expected_improvement, expected_shipped_improvement};
+use super::prior::WarmPrior;
+pub use super::prior::SAME_POINT;
 use super::surrogate::Surrogate;
 use super::width::{guardrail_z, objective_z, treatments_text, RoundShape};
 use crate::protocol::{Observation, Origin};
 use crate::stats::sample_normal as normal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use skillhub::{Configuration, EliteConfig, Space, TaskSpec};
+use skillhub::{Configuration, EliteConfig, PriorRead, Space, TaskSpec};
 use std::collections::BTreeMap;
 
 /// What the search knows when it proposes.
@@ -33,37 +35,10 @@ pub struct SearchInput<'a> {
     /// Largest predicted guardrail-breach probability worth proposing (the Critic's).
     pub max_risk: f64,
     /// The skill's elites: configurations that did well in earlier runs of the task,
-    /// possibly on another model version (see [`warm_prior`]).
+    /// possibly on another model version (see [`WarmPrior`]).
     pub elites: &'a [EliteConfig],
-}
-
-/// Standard deviation (%) given to an elite's remembered score, at least: the model or
-/// the traffic may have changed since it was measured, so it is a hint, not a read.
-const ELITE_NOISE_SD_PCT: f64 = 1.0;
-/// ... and at least this share of the remembered score itself.
-const ELITE_NOISE_SHARE: f64 = 0.5;
-
-/// The skill's elites as prior samples of the objective, their noise inflated so that
-/// one measurement of this run outweighs them; an elite this run has already measured
-/// is left out, its measurement speaks for it.
-pub fn warm_prior(space: &Space, elites: &[EliteConfig], observations: &[Observation]) -> Vec<Sample> {
-    let measured: Vec<Vec<f64>> = observations.iter().map(|o| space.to_unit(&o.config)).collect();
-    elites
-        .iter()
-        .filter(|e| space.check(&e.config).is_ok() && e.score_pct.is_finite())
-        .map(|e| (space.to_unit(&e.config), e.score_pct))
-        .filter(|(u, _)| measured.iter().all(|m| unit_distance(m, u) > SAME_POINT))
-        .map(|(x, y)| {
-            let sd = ELITE_NOISE_SD_PCT.max(ELITE_NOISE_SHARE * y.abs());
-            Sample { x, y, noise_var: sd * sd }
-        })
-        .collect()
-}
-
-/// Root-mean-square distance per dimension between two unit-cube points.
-fn unit_distance(a: &[f64], b: &[f64]) -> f64 {
-    let d2: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    (d2 / a.len().max(1) as f64).sqrt()
+    /// The skill's reads of earlier runs of the task (see [`WarmPrior`]).
+    pub reads: &'a [PriorRead],
 }
 
 /// A proposed configuration with the numbers behind it.
@@ -76,8 +51,6 @@ pub struct Suggestion {
 
 const POOL_UNIFORM: usize = 1500;
 const POOL_LOCAL: usize = 1500;
-/// Configurations closer than this (normalised unit-cube distance) count as the same.
-pub const SAME_POINT: f64 = 0.02;
 
 /// Unit-cube bounds per dimension after applying the narrowed region.
 fn bounds(space: &Space, region: &BTreeMap<String, (f64, f64)>) -> Vec<(f64, f64)> {
@@ -114,14 +87,19 @@ pub fn trust_radius(observations: &[Observation]) -> f64 {
 }
 
 /// Where the pool is drawn around: the incumbent, the best safe measured points and the
-/// prior samples (the skill's elites not yet re-measured: the region it narrowed the
+/// prior's centres (the skill's elites not yet re-measured: the region it narrowed the
 /// search to).
-fn centres(space: &Space, observations: &[Observation], incumbent: &Configuration, prior: &[Sample]) -> Vec<Vec<f64>> {
+fn centres(
+    space: &Space,
+    observations: &[Observation],
+    incumbent: &Configuration,
+    prior: &[Vec<f64>],
+) -> Vec<Vec<f64>> {
     let mut centres = vec![space.to_unit(incumbent)];
     let mut best: Vec<&Observation> = observations.iter().filter(|o| o.safe).collect();
     best.sort_by(|a, z| z.score.estimate.total_cmp(&a.score.estimate));
     centres.extend(best.iter().take(3).map(|o| space.to_unit(&o.config)));
-    centres.extend(prior.iter().map(|p| p.x.clone()));
+    centres.extend(prior.iter().cloned());
     centres
 }
 
@@ -226,7 +204,8 @@ struct Scored {
 pub fn suggest(input: &SearchInput) -> Batch {
     let space = input.task.space();
     let mut rng = ChaCha8Rng::seed_from_u64(input.seed);
-    let prior = warm_prior(&space, input.elites, input.observations);
+    let guarded: Vec<&str> = input.task.guardrails.iter().map(|g| g.metric.as_str()).collect();
+    let prior = WarmPrior::of(&space, &guarded, input.elites, input.reads, input.observations);
     let Some(mut model) =
         Surrogate::fit_with_prior(input.task, input.observations, input.baseline_means, input.sensitivity, &prior)
     else {
@@ -235,7 +214,7 @@ pub fn suggest(input: &SearchInput) -> Batch {
     let mut taken: Vec<Vec<f64>> = input.observations.iter().map(|o| space.to_unit(&o.config)).collect();
     taken.push(space.to_unit(&space.baseline()));
     taken.push(space.to_unit(input.incumbent));
-    let centres = centres(&space, input.observations, input.incumbent, &prior);
+    let centres = centres(&space, input.observations, input.incumbent, &prior.centres);
     let mut candidates: Vec<(Configuration, Vec<f64>)> =
         pool(&bounds(&space, input.region), &centres, trust_radius(input.observations), &mut rng)
             .iter()
@@ -576,6 +555,7 @@ mod tests {
             seed: 3,
             max_risk: 0.5,
             elites: &[],
+            reads: &[],
         }
     }
 

@@ -4,6 +4,7 @@
 //! agents cannot disagree about what the data says.
 
 use super::gp::{norm_cdf, Gp, Posterior, Sample};
+use super::prior::WarmPrior;
 use crate::protocol::Observation;
 use skillhub::{Guardrail, Limit, Space, TaskSpec};
 use std::collections::BTreeMap;
@@ -28,12 +29,28 @@ pub struct Surrogate {
 struct GuardModel {
     rule: String,
     gp: Gp,
+    /// The same guardrail fitted on this run's reads alone, when `gp` also has a skill's
+    /// memories: a memory may warn that a guardrail breaks, it may not vouch that it
+    /// holds where this run's reads (the Critic's) doubt it.
+    own: Option<Gp>,
     /// The limit expressed as a lift against the baseline, %.
     threshold_pct: f64,
     /// A typical standard error of one read of the guardrail, %: a read must land this
     /// times the non-inferiority test's z inside the limit for the ship rule to pass.
     read_se_pct: f64,
     higher_is_safe: bool,
+}
+
+impl GuardModel {
+    /// The probabilities, under `gp`, that the guardrail holds at `u` and that a read
+    /// there would show it at critical value `proof_z`.
+    fn odds(&self, gp: &Gp, u: &[f64], proof_z: f64) -> (f64, f64) {
+        let p = gp.predict(u);
+        let sd = p.sd.max(1e-9);
+        let side = if self.higher_is_safe { 1.0 } else { -1.0 };
+        let inside = side * (p.mean - self.threshold_pct) / sd;
+        (norm_cdf(inside), norm_cdf(inside - proof_z * self.read_se_pct / sd))
+    }
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -100,36 +117,40 @@ impl Surrogate {
         baseline_means: &BTreeMap<String, f64>,
         sensitivity: &BTreeMap<String, f64>,
     ) -> Option<Surrogate> {
-        Surrogate::fit_with_prior(task, obs, baseline_means, sensitivity, &[])
+        Surrogate::fit_with_prior(task, obs, baseline_means, sensitivity, &WarmPrior::default())
     }
 
-    /// Like [`Surrogate::fit`], with `prior` samples of the objective (in unit
-    /// coordinates, e.g. a skill's elites from an earlier model version, their noise
-    /// inflated so that this run's measurements outweigh them) added to the score GP.
+    /// Like [`Surrogate::fit`], with `prior` samples of the objective and of the
+    /// guardrail metrics (a skill's elites and reads from earlier runs, their noise
+    /// inflated so that this run's measurements outweigh them) added to each GP.
     pub fn fit_with_prior(
         task: &TaskSpec,
         obs: &[Observation],
         baseline_means: &BTreeMap<String, f64>,
         sensitivity: &BTreeMap<String, f64>,
-        prior: &[Sample],
+        prior: &WarmPrior,
     ) -> Option<Surrogate> {
         let space = task.space();
         let rel = relevance(&space, sensitivity);
-        let (score, samples) = fit(&space, obs, |o| Some((o.score.estimate, o.score_se)), &rel, prior)?;
+        let (score, samples) = fit(&space, obs, |o| Some((o.score.estimate, o.score_se)), &rel, &prior.score)?;
         let mut guards = Vec::new();
         for g in &task.guardrails {
             let Some(threshold_pct) = threshold_pct(g, baseline_means) else { continue };
             let metric = g.metric.clone();
-            let Some((gp, _)) =
-                fit(&space, obs, |o| o.lifts_pct.get(&metric).copied(), &[1.0].repeat(space.dim()), &[])
-            else {
-                continue;
+            let value = |o: &Observation| o.lifts_pct.get(&metric).copied();
+            let uniform = vec![1.0; space.dim()];
+            let Some((gp, _)) = fit(&space, obs, value, &uniform, prior.lifts_of(&metric)) else { continue };
+            let own = if prior.lifts_of(&metric).is_empty() {
+                None
+            } else {
+                fit(&space, obs, value, &uniform, &[]).map(|(gp, _)| gp)
             };
             let read_se =
                 median(obs.iter().filter_map(|o| o.lifts_pct.get(&metric).map(|l| l.1)).collect()).unwrap_or(0.0);
             guards.push(GuardModel {
                 rule: g.describe(),
                 gp,
+                own,
                 threshold_pct,
                 read_se_pct: read_se,
                 higher_is_safe: g.higher_is_safe(),
@@ -153,11 +174,14 @@ impl Surrogate {
             .guards
             .iter()
             .map(|g| {
-                let p = g.gp.predict(u);
-                let sd = p.sd.max(1e-9);
-                let side = if g.higher_is_safe { 1.0 } else { -1.0 };
-                p_provable *= norm_cdf(side * (p.mean - g.threshold_pct) / sd - proof_z * g.read_se_pct / sd);
-                (g.rule.clone(), norm_cdf(side * (p.mean - g.threshold_pct) / sd))
+                let (hold, provable) = g
+                    .own
+                    .iter()
+                    .chain([&g.gp])
+                    .map(|gp| g.odds(gp, u, proof_z))
+                    .fold((1.0f64, 1.0f64), |(h, p), (h2, p2)| (h.min(h2), p.min(p2)));
+                p_provable *= provable;
+                (g.rule.clone(), hold)
             })
             .collect();
         let p_safe = guards.iter().map(|(_, p)| p).product();

@@ -45,7 +45,7 @@ impl Hub {
         )
         .with_reasoner(Some(r.clone()))
         .start();
-        let msg = Learn { task: task(), insight: Arc::new(measured()) };
+        let msg = Learn { task: task(), run_id: "run-1".into(), insight: Arc::new(measured()) };
         agent.send(msg).await.expect("skill agent is running").expect("patch outcomes")
     }
 

@@ -1,7 +1,9 @@
 //! Builders shared by the Skillhub tests.
 #![allow(dead_code)]
 
-use skillhub::{seed_skills, EliteConfig, PatchOp, Provenance, Rule, RuleStatus, Skill, SkillPatch, SkillStore, Value};
+use skillhub::{
+    seed_skills, EliteConfig, PatchOp, PriorRead, Provenance, Rule, RuleStatus, Skill, SkillPatch, SkillStore, Value,
+};
 use std::collections::BTreeMap;
 
 pub fn seed(task_id: &str) -> Skill {
@@ -64,6 +66,12 @@ pub fn set_priors() -> PatchOp {
     config.insert("rank.formula".into(), Value::Str("multiplicative".into()));
     PatchOp::SetPriors {
         sensitivity: BTreeMap::from([("rank.w_dwell".to_string(), 0.61), ("rank.w_like".to_string(), 1e-7)]),
-        elites: vec![EliteConfig { experiment_id: "exp-0005".into(), score_pct: 0.42, config }],
+        elites: vec![EliteConfig { experiment_id: "exp-0005".into(), score_pct: 0.42, config: config.clone() }],
+        reads: Some(vec![PriorRead {
+            experiment_id: "exp-0005".into(),
+            config,
+            score_pct: 0.42,
+            lifts_pct: BTreeMap::from([("ctr".to_string(), -2.345_678_901_234), ("dwell_s".to_string(), 1.5)]),
+        }]),
     }
 }
