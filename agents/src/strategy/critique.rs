@@ -5,7 +5,7 @@
 //! then prediction (the surrogate's probability of breaching a guardrail), and finally
 //! the batch limit. Every decision carries its reason.
 
-use super::search::SAME_POINT;
+use super::prior::SAME_POINT;
 use super::surrogate::Surrogate;
 use crate::journal::{Journal, JournalError, Step};
 use crate::protocol::{Candidate, Decision, Insight, Verdict};

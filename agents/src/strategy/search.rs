@@ -10,8 +10,7 @@
 //! width (see [`super::width`]) and proposes the width expected to ship the most.
 
 use super::gp::{expected_improvement, expected_shipped_improvement};
-use super::prior::WarmPrior;
-pub use super::prior::SAME_POINT;
+use super::prior::{unit_distance, WarmPrior, SAME_POINT};
 use super::surrogate::Surrogate;
 use super::width::{guardrail_z, objective_z, treatments_text, RoundShape};
 use crate::protocol::{Observation, Origin};
@@ -514,13 +513,7 @@ fn full_width_se(o: &Observation, budget_units: u64) -> f64 {
 type Pick = (Configuration, Vec<f64>, f64, super::surrogate::Prediction);
 
 fn pick(model: &Surrogate, pool: &Pool, taken: &[Vec<f64>], bar: &ShipBar) -> Option<Pick> {
-    let dim = pool.candidates.first().map_or(1, |c| c.1.len()).max(1) as f64;
-    let far = |u: &Vec<f64>| {
-        taken.iter().all(|t| {
-            let d2: f64 = t.iter().zip(u).map(|(a, b)| (a - b).powi(2)).sum();
-            (d2 / dim).sqrt() > SAME_POINT
-        })
-    };
+    let far = |u: &Vec<f64>| taken.iter().all(|t| unit_distance(t, u) > SAME_POINT);
     let mut best_pick: Option<Pick> = None;
     for (cfg, u) in pool.candidates.iter().filter(|(_, u)| far(u)) {
         let pred = bar.predict(model, u);
