@@ -125,8 +125,7 @@ impl Supervised for OnlineAgent {
 /// `strategy::width`).
 fn size(task: &TaskSpec, cv: &BTreeMap<String, f64>, s: &OnlineSettings, shape: (usize, usize)) -> (u64, String) {
     let (treatments, comparison) = shape;
-    let round = RoundShape::new(task.budget.arms_per_round as usize, comparison);
-    let cap = round.units_per_arm(task.budget.units_per_arm, treatments);
+    let cap = RoundShape::of(&task.budget, comparison).units_per_arm(treatments);
     let metric = &task.objectives[0].metric;
     let width = treatments_text(treatments);
     let Some(c) = cv.get(metric) else {

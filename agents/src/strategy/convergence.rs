@@ -45,10 +45,9 @@ pub fn test(
     observations: &[Observation],
     incumbent: &Configuration,
     shape: RoundShape,
-    budget_units: u64,
     seed: u64,
 ) -> Convergence {
-    let bar = ShipBar::of(model, space, observations, incumbent, shape, budget_units, 1);
+    let bar = ShipBar::of(model, space, observations, incumbent, shape, 1);
     let (Some(detectable), Some(se)) = (bar.detectable_pct(), bar.read_se) else {
         return Convergence {
             converged: false,
@@ -113,7 +112,7 @@ mod tests {
             ("a".to_string(), Value::Num(incumbent.0)),
             ("b".to_string(), Value::Num(incumbent.1)),
         ]);
-        test(&model, &task.space(), obs, &inc, RoundShape::new(4, 1), task.budget.units_per_arm, 7)
+        test(&model, &task.space(), obs, &inc, RoundShape::new(4, 1, task.budget.units_per_arm), 7)
     }
 
     #[test]

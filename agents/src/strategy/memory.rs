@@ -240,7 +240,7 @@ fn convergence(
     let Some(model) = model else { return (false, "the objective surrogate could not be fitted".into()) };
     let seed = results.last().map_or(0, |r| u64::from(r.round.round));
     let shape = super::search::round_shape(task, incumbent);
-    let c = super::convergence::test(model, &task.space(), obs, incumbent, shape, task.budget.units_per_arm, seed);
+    let c = super::convergence::test(model, &task.space(), obs, incumbent, shape, seed);
     (c.converged, c.reason)
 }
 

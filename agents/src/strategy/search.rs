@@ -240,15 +240,7 @@ pub fn suggest(input: &SearchInput) -> Batch {
     if !out.is_empty() && shape.budget_treatments > 1 {
         return confirm_elite(model, &pool, input, shape, out);
     }
-    let wide_bar = ShipBar::of(
-        &model,
-        &space,
-        input.observations,
-        input.incumbent,
-        shape,
-        input.task.budget.units_per_arm,
-        shape.budget_treatments,
-    );
+    let wide_bar = ShipBar::of(&model, &space, input.observations, input.incumbent, shape, shape.budget_treatments);
     let wide = fill(model.clone(), &pool, &wide_bar, input.n.saturating_sub(out.len()));
     if out.is_empty() {
         if let Some(narrow) = narrow_round(&model, &pool, input, shape, &wide) {
@@ -263,7 +255,7 @@ pub fn suggest(input: &SearchInput) -> Batch {
 /// production baseline when the incumbent is not production.
 pub fn round_shape(task: &TaskSpec, incumbent: &Configuration) -> RoundShape {
     let comparison = if *incumbent == task.baseline() { 1 } else { 2 };
-    RoundShape::new(task.budget.arms_per_round as usize, comparison)
+    RoundShape::of(&task.budget, comparison)
 }
 
 /// Fills up to `n` picks greedily at `bar`, each believed at its predicted mean.
@@ -317,15 +309,7 @@ fn narrow_round(
     let wide_value = batch_value(&wide[..wide.len().min(shape.budget_treatments)]);
     let mut best: Option<(usize, f64, Vec<Scored>, String)> = None;
     for k in 1..shape.budget_treatments {
-        let bar = ShipBar::of(
-            model,
-            pool.space,
-            input.observations,
-            input.incumbent,
-            shape,
-            input.task.budget.units_per_arm,
-            k,
-        );
+        let bar = ShipBar::of(model, pool.space, input.observations, input.incumbent, shape, k);
         // Before any read there is no bar to narrow against.
         bar.read_se?;
         let picks = fill(model.clone(), pool, &bar, (k + NARROW_STAND_INS).min(input.n.max(k)));
@@ -358,8 +342,7 @@ fn confirm_elite(
     shape: RoundShape,
     elite: Vec<Suggestion>,
 ) -> Batch {
-    let bar =
-        ShipBar::of(&model, pool.space, input.observations, input.incumbent, shape, input.task.budget.units_per_arm, 1);
+    let bar = ShipBar::of(&model, pool.space, input.observations, input.incumbent, shape, 1);
     let stand_ins = fill(model, pool, &bar, NARROW_STAND_INS);
     let reason = format!(
         "1 treatment at {:.2}x the units: a warm start reads the skill's best elite alone first, tightly enough to ship it if it carried over to this model",
@@ -438,12 +421,14 @@ impl ShipBar {
         observations: &[Observation],
         incumbent: &Configuration,
         shape: RoundShape,
-        budget_units: u64,
         treatments: usize,
     ) -> ShipBar {
         let incumbent = model.predict(&space.to_unit(incumbent)).score.mean;
-        let mut se: Vec<f64> =
-            observations.iter().map(|o| full_width_se(o, budget_units)).filter(|s| s.is_finite() && *s > 0.0).collect();
+        let mut se: Vec<f64> = observations
+            .iter()
+            .map(|o| full_width_se(o, shape.budget_units))
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .collect();
         se.sort_by(f64::total_cmp);
         // Every read restated at the budget's units per arm; the largest is the
         // reference the width's scale applies to.
@@ -592,7 +577,7 @@ mod tests {
         let shape = round_shape(&task, &incumbent);
         let units = task.budget.units_per_arm;
         let read_se = |obs: &[Observation]| {
-            ShipBar::of(&model, &task.space(), obs, &incumbent, shape, units, 4).read_se.expect("a read")
+            ShipBar::of(&model, &task.space(), obs, &incumbent, shape, 4).read_se.expect("a read")
         };
         obs.iter_mut().for_each(|o| o.units = units * 5 / 2);
         assert!((read_se(&obs) - 0.2 * 2.5f64.sqrt()).abs() < 1e-9, "{}", read_se(&obs));

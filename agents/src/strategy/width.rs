@@ -11,6 +11,7 @@
 //! way to ship them (see `docs/BENCHMARKS.md`, the provable ceiling).
 
 use crate::stats::normal_quantile;
+use skillhub::Budget;
 
 /// Family-wise level of the ship rule (`agents.online.confidence` 0.95). The search's
 /// bar is a planning estimate; the readout applies the configured level itself.
@@ -24,19 +25,30 @@ pub struct RoundShape {
     /// Comparison arms next to the treatments: the control, plus the baseline when the
     /// incumbent is not production.
     pub comparison_arms: usize,
+    /// Units per arm at the budget's width (`task.budget.units_per_arm`).
+    pub budget_units: u64,
 }
 
 impl RoundShape {
-    pub fn new(budget_treatments: usize, comparison_arms: usize) -> RoundShape {
-        RoundShape { budget_treatments: budget_treatments.max(1), comparison_arms: comparison_arms.max(1) }
+    pub fn new(budget_treatments: usize, comparison_arms: usize, budget_units: u64) -> RoundShape {
+        RoundShape {
+            budget_treatments: budget_treatments.max(1),
+            comparison_arms: comparison_arms.max(1),
+            budget_units,
+        }
     }
 
-    /// Units per arm when `treatments` share the round's traffic of `units_per_arm` per
-    /// budgeted arm: never more traffic than the budget, never fewer units per arm.
-    pub fn units_per_arm(&self, units_per_arm: u64, treatments: usize) -> u64 {
+    /// The shape of a round of `budget` with `comparison_arms` beside the treatments.
+    pub fn of(budget: &Budget, comparison_arms: usize) -> RoundShape {
+        RoundShape::new(budget.arms_per_round as usize, comparison_arms, budget.units_per_arm)
+    }
+
+    /// Units per arm when `treatments` share the round's traffic: never more traffic
+    /// than the budget, never fewer units per arm.
+    pub fn units_per_arm(&self, treatments: usize) -> u64 {
         let budget_arms = (self.budget_treatments + self.comparison_arms) as u64;
         let arms = (treatments.clamp(1, self.budget_treatments) + self.comparison_arms) as u64;
-        units_per_arm.saturating_mul(budget_arms) / arms
+        self.budget_units.saturating_mul(budget_arms) / arms
     }
 
     /// Units per arm with `treatments` arms, relative to the budget's width.
@@ -75,20 +87,20 @@ mod tests {
 
     #[test]
     fn fewer_treatments_share_the_same_traffic() {
-        let s = RoundShape::new(4, 1);
-        assert_eq!(s.units_per_arm(80_000, 4), 80_000);
+        let s = RoundShape::new(4, 1, 80_000);
+        assert_eq!(s.units_per_arm(4), 80_000);
         // 5 arms x 80 000 = 400 000 units over 2 arms.
-        assert_eq!(s.units_per_arm(80_000, 1), 200_000);
-        assert_eq!(s.units_per_arm(80_000, 2), 133_333);
+        assert_eq!(s.units_per_arm(1), 200_000);
+        assert_eq!(s.units_per_arm(2), 133_333);
         // More treatments than the budget pays for never dilute below the budget's units.
-        assert_eq!(s.units_per_arm(80_000, 9), 80_000);
-        let with_baseline = RoundShape::new(4, 2);
-        assert_eq!(with_baseline.units_per_arm(80_000, 1), 160_000);
+        assert_eq!(s.units_per_arm(9), 80_000);
+        let with_baseline = RoundShape::new(4, 2, 80_000);
+        assert_eq!(with_baseline.units_per_arm(1), 160_000);
     }
 
     #[test]
     fn the_standard_error_scales_with_the_root_of_the_arms() {
-        let s = RoundShape::new(4, 1);
+        let s = RoundShape::new(4, 1, 80_000);
         assert!((s.se_scale(4) - 1.0).abs() < 1e-12);
         assert!((s.se_scale(1) - (2.0f64 / 5.0).sqrt()).abs() < 1e-12);
         assert!((s.units_scale(1) - 2.5).abs() < 1e-12);
@@ -101,7 +113,7 @@ mod tests {
         assert!((guardrail_z(1) - 1.644_854).abs() < 1e-5);
         assert!((guardrail_z(4) - 2.241_403).abs() < 1e-5);
         // One treatment at 2.5x the units shows gains about half as large as four.
-        let s = RoundShape::new(4, 1);
+        let s = RoundShape::new(4, 1, 80_000);
         let ratio = objective_z(1) * s.se_scale(1) / (objective_z(4) * s.se_scale(4));
         assert!((ratio - 0.496).abs() < 0.001, "{ratio}");
     }

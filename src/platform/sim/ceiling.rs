@@ -164,8 +164,7 @@ impl Scenario {
         treatments: usize,
     ) -> Result<ProofBar, SimError> {
         let treatments = treatments.clamp(1, task.budget.arms_per_round.max(1) as usize);
-        let units = RoundShape::new(task.budget.arms_per_round as usize, 1)
-            .units_per_arm(task.budget.units_per_arm, treatments);
+        let units = RoundShape::of(&task.budget, 1).units_per_arm(treatments);
         let control = self.simulate(&task.baseline(), units, CONTROL_SEED)?.metrics();
         let treatment = self.simulate(near, units, TREATMENT_SEED)?.metrics();
         let alpha = family_alpha(confidence, treatments);
