@@ -2,7 +2,7 @@
 
 use crate::agent::{AgentError, AgentHandle};
 use crate::protocol::Insight;
-use crate::reasoning::skill::{evidence_base, schema_context, to_rule, validate, vars, SkillAnswer};
+use crate::reasoning::skill::{evidence_base, rule_id, schema_context, to_rule, validate, vars, SkillAnswer};
 use crate::reasoning::{ask_validated, Outcome, Reasoner};
 use crate::strategy::learning::{patches, LearningSettings};
 use actix::prelude::*;
@@ -103,7 +103,7 @@ async fn with_model_rules(
     let model = r.model();
     let mut out: Vec<SkillPatch> = plan.into_iter().filter(|p| !matches!(p.op, PatchOp::AppendRule(_))).collect();
     for (i, a) in answer.rules.iter().enumerate() {
-        let rule = to_rule(&msg.task, round, i, &model, a);
+        let rule = to_rule(rule_id(&msg.task, skill.version + 1, round, i, a), round, &model, a);
         let reason = format!("model-proposed rule supported by {}", a.evidence.join(", "));
         let id = format!("{}/r{round}/llm-rule-{}", msg.run_id, i + 1);
         out.push(SkillPatch::new(

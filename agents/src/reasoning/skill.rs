@@ -105,10 +105,18 @@ pub fn vars(task: &TaskSpec, i: &Insight, skill: &Skill) -> Vec<(&'static str, S
     ]
 }
 
+/// The id of the `index`th rule of a model's answer in `round`, when the skill's next
+/// version is `version`: every learning step moves the version on, so a later run's
+/// model giving a rule on the same parameter and metric in the same round and place gets
+/// another id instead of being refused as a repeat.
+pub fn rule_id(task: &TaskSpec, version: u64, round: u32, index: usize, a: &RuleAnswer) -> String {
+    format!("{}-v{version}-r{round}-llm{}-{}-{}", task.id, index + 1, a.parameter, a.metric)
+}
+
 /// The rule a model's answer asks for, authored by the model, for the Skillhub.
-pub fn to_rule(task: &TaskSpec, round: u32, index: usize, model: &str, a: &RuleAnswer) -> Rule {
+pub fn to_rule(id: String, round: u32, model: &str, a: &RuleAnswer) -> Rule {
     Rule {
-        id: format!("{}-r{round}-llm{}-{}-{}", task.id, index + 1, a.parameter, a.metric),
+        id,
         text: a.text.trim().to_string(),
         parameter: Some(a.parameter.clone()),
         metric: Some(a.metric.clone()),
@@ -138,7 +146,7 @@ pub fn validate(task: &TaskSpec, base: &EvidenceBase, round: u32, a: &SkillAnswe
         if a.rules[..i].iter().any(|o| o.parameter == r.parameter && o.metric == r.metric) {
             errors.push(format!("rules[{i}]: repeats an earlier rule about {} and {}", r.parameter, r.metric));
         }
-        if let Err(e) = base.check(&to_rule(task, round, i, "model", r)) {
+        if let Err(e) = base.check(&to_rule(format!("rules[{i}]"), round, "model", r)) {
             errors.push(format!("rules[{i}]: {e}"));
         }
     }
@@ -192,5 +200,14 @@ mod tests {
         let wrong_way = validate(&t, &base, 3, &answer(&["exp-1"], -2.0)).unwrap_err();
         assert!(wrong_way[0].contains("disagrees with the measured"), "{wrong_way:?}");
         assert!(validate(&t, &base, 3, &SkillAnswer { rules: vec![] }).is_ok(), "no evidence, no rule, is valid");
+    }
+
+    #[test]
+    fn a_model_rule_id_names_the_skill_version_it_creates() {
+        let t = crate::fixtures::task(&["a"], vec![]);
+        let a = &answer(&["exp-1"], 2.0).rules[0];
+        assert_eq!(rule_id(&t, 4, 3, 0, a), format!("{}-v4-r3-llm1-a-m", t.id));
+        // A later run's model, same round, place, parameter and metric: another id.
+        assert_ne!(rule_id(&t, 4, 3, 0, a), rule_id(&t, 9, 3, 0, a));
     }
 }

@@ -36,6 +36,11 @@ impl Hub {
 
     /// The Skill agent, thinking with `r`, learns from [`measured`].
     pub async fn learn(&self, r: &Reasoner) -> Vec<PatchOutcome> {
+        self.learn_in("run-1", r).await
+    }
+
+    /// [`Hub::learn`] as the run `run_id`.
+    pub async fn learn_in(&self, run_id: &str, r: &Reasoner) -> Vec<PatchOutcome> {
         let h = crate::support::handle("skill");
         let agent = SkillAgent::new(
             self.addr.clone().recipient(),
@@ -45,7 +50,7 @@ impl Hub {
         )
         .with_reasoner(Some(r.clone()))
         .start();
-        let msg = Learn { task: task(), run_id: "run-1".into(), insight: Arc::new(measured()) };
+        let msg = Learn { task: task(), run_id: run_id.into(), insight: Arc::new(measured()) };
         agent.send(msg).await.expect("skill agent is running").expect("patch outcomes")
     }
 
@@ -125,6 +130,28 @@ async fn a_model_rule_citing_supporting_experiments_is_accepted_and_persisted_wi
         );
         assert_eq!(r.totals(), ReasoningTotals { questions: 1, valid: 1, repairs: 0, fallbacks: 0 });
     }
+}
+
+#[actix::test]
+async fn a_later_run_s_model_rule_on_the_same_effect_is_kept_beside_the_earlier_one() {
+    let model = MockModel::start(BACKENDS[0]).await;
+    // Two runs of the task (say before and after a model launch), the same round, the
+    // same answer: the second is new evidence, not a repeat of the first patch.
+    model.answers(&[rule("exp-1", 2.1), rule("exp-2", 1.9)]).await;
+    let r = model.reasoner("skill");
+    let hub = Hub::start().await;
+
+    for run in ["run-1", "run-2"] {
+        let outcomes = hub.learn_in(run, &r).await;
+        let llm_patch = outcomes.iter().find(|o| o.patch_id.contains("llm-rule")).expect("the model's rule was sent");
+        assert!(llm_patch.result.is_ok() && !llm_patch.duplicate, "{run}: {llm_patch:?}");
+    }
+
+    let skill = hub.skill().await;
+    let written: Vec<_> = skill.rules.iter().filter(|rule| rule.provenance.model == r.model()).collect();
+    assert_eq!(written.len(), 2, "{:?}", skill.rules);
+    assert_ne!(written[0].id, written[1].id);
+    assert_eq!(written[1].evidence, vec!["exp-2".to_string()]);
 }
 
 #[actix::test]
