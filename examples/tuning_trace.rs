@@ -4,8 +4,11 @@
 //! `cargo run --release --example tuning_trace -- [scenario ...]`
 //! env: TRACE_SEEDS (default 5), TRACE_ROUNDS (default 8), TRACE_TARGET (default 0.9),
 //! TRACE_WARM=1 to add, per seed, a v1 run followed by a v2 run on the same database
-//! (warm) next to a v2 run on a fresh one (cold); TRACE_ARMS=1 to print every arm (its
-//! read against the control, the truth's share of the gap, whether it shipped).
+//! (warm) next to a v2 run on a fresh one (cold); TRACE_V2_ROUNDS (default TRACE_ROUNDS)
+//! to run the v2 runs longer than the v1 run their skill comes from, so a run that does
+//! not reach the target within the budget still gets a number; TRACE_ARMS=1 to print
+//! every arm (its read against the control, the truth's share of the gap, whether it
+//! shipped).
 
 use rectune::runtime;
 use rectune::settings::{Overrides, Settings};
@@ -127,6 +130,7 @@ fn show(label: &str, t: &Trace, target: f64) {
 fn main() {
     let seeds: u64 = env("TRACE_SEEDS", 5);
     let rounds: u32 = env("TRACE_ROUNDS", 8);
+    let v2_rounds: u32 = env("TRACE_V2_ROUNDS", rounds);
     let target: f64 = env("TRACE_TARGET", 0.9);
     let warm: bool = env("TRACE_WARM", 0u8) == 1;
     let mut scenarios: Vec<String> = std::env::args().skip(1).collect();
@@ -138,7 +142,7 @@ fn main() {
     let temp = tempfile::tempdir().expect("temp dir");
     let dir = kept.as_deref().unwrap_or(temp.path());
     // Rounds to the target, a run that never reaches it counts as budget + 1.
-    let miss = f64::from(rounds) + 1.0;
+    let miss = f64::from(if warm { v2_rounds } else { rounds }) + 1.0;
     for scenario in &scenarios {
         println!("{scenario}");
         let (mut finals, mut cold_r, mut warm_r, mut v2_finals, mut warm_finals) =
@@ -149,9 +153,9 @@ fn main() {
             show(&format!("v1 s{seed}"), &v1, target);
             finals.push(v1.final_gap);
             if warm {
-                let w = run(scenario, "v2", seed, rounds, &shared);
+                let w = run(scenario, "v2", seed, v2_rounds, &shared);
                 show(&format!("v2warm s{seed}"), &w, target);
-                let c = run(scenario, "v2", seed, rounds, &dir.join(format!("{scenario}-{seed}-cold.db")));
+                let c = run(scenario, "v2", seed, v2_rounds, &dir.join(format!("{scenario}-{seed}-cold.db")));
                 show(&format!("v2cold s{seed}"), &c, target);
                 cold_r.push(rounds_to(&c, target).map_or(miss, |r| r as f64));
                 warm_r.push(rounds_to(&w, target).map_or(miss, |r| r as f64));

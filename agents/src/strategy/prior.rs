@@ -4,12 +4,13 @@
 //!
 //! Trust, then verify. Before this run has read anything only the elites speak (the
 //! warm start reads the best of them first). Once it has, the earlier runs' reads join,
-//! each value with a noise at least as large as the memory was wrong where this run
-//! looked: the root mean square of this run's reads minus what the memory alone
-//! predicts there. Where the model change kept the landscape, the old reads shape the
-//! surrogates (where a guardrail broke, where the objective rose); where it moved it,
-//! they fade. A point this run has already measured is left out; its measurement speaks
-//! for it.
+//! first carried over to the new model by a scale and a shift fitted where this run
+//! looked (a prior mean, in effect: see [`Calibration`]), then each value with a noise
+//! at least as large as the carried-over memory was still wrong there: the root mean
+//! square of this run's reads minus what the memory alone predicts. Where the model
+//! change kept the landscape's shape, the old reads shape the surrogates (where a
+//! guardrail broke, where the objective rose); where it moved it, they fade. A point
+//! this run has already measured is left out; its measurement speaks for it.
 
 use super::gp::{Gp, Sample};
 use crate::protocol::Observation;
@@ -88,8 +89,9 @@ impl WarmPrior {
     }
 }
 
-/// The remembered `values` not yet re-measured, each with its noise: the floor, a share
-/// of the value, and how wrong the memory was where this run looked.
+/// The remembered `values` not yet re-measured, carried over to this run's model, each
+/// with its noise: the floor, a share of the value, and how wrong the carried-over
+/// memory was where this run looked.
 fn hints(
     space: &Space,
     values: &[(Vec<f64>, f64)],
@@ -98,8 +100,11 @@ fn hints(
     unmeasured: &dyn Fn(&Vec<f64>) -> bool,
 ) -> Vec<Sample> {
     let sd = |y: f64| NOISE_SD_PCT.max(NOISE_SHARE * y.abs());
-    let memory: Vec<Sample> =
+    let mut memory: Vec<Sample> =
         values.iter().map(|(u, y)| Sample { x: u.clone(), y: *y, noise_var: sd(*y).powi(2) }).collect();
+    if let Some(c) = Calibration::fit(space, &memory, observations, &now) {
+        memory = memory.into_iter().map(|s| c.apply(s, sd)).collect();
+    }
     let wrong = miss(space, &memory, observations, now);
     memory
         .into_iter()
@@ -126,6 +131,65 @@ fn miss(
     let Some(gp) = Gp::fit_ml(memory, NOISE_SD_PCT, &vec![1.0; space.dim()]) else { return 0.0 };
     let sq: f64 = pairs.iter().map(|(u, y)| (y - gp.predict(u).mean).powi(2)).sum();
     (sq / pairs.len() as f64).sqrt()
+}
+
+/// How a remembered value maps onto this run's: `now = scale * remembered + shift`.
+///
+/// A model change rarely keeps a configuration's lifts, but it often keeps their order:
+/// a sharper head spreads every lift it drives (a common scale), a recalibrated one moves
+/// them all (a common shift). Fitted where this run looked, it carries the whole
+/// memory over to the new model, instead of letting every remembered value that moved
+/// look like a wrong one; what it cannot explain still shows in [`miss`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Calibration {
+    scale: f64,
+    shift: f64,
+}
+
+/// Prior standard deviation of the scale around 1 and of the shift (%) around 0: a read
+/// or two moves the calibration only as far as it is sure of.
+const SCALE_PRIOR_SD: f64 = 0.5;
+const SHIFT_PRIOR_SD: f64 = 1.0;
+/// Variance (%^2) by which a read and the memory's prediction may disagree besides the
+/// memory's own uncertainty: no read pins the calibration alone.
+const CALIBRATION_SLACK_VAR: f64 = 0.05;
+/// The scale stays between 0 (the memory's shape says nothing) and this.
+const MAX_SCALE: f64 = 2.0;
+
+impl Calibration {
+    /// Bayesian least squares of this run's reads on the memory's predictions there.
+    fn fit(
+        space: &Space,
+        memory: &[Sample],
+        observations: &[Observation],
+        now: &impl Fn(&Observation) -> Option<f64>,
+    ) -> Option<Calibration> {
+        if memory.is_empty() || observations.is_empty() {
+            return None;
+        }
+        let gp = Gp::fit_ml(memory, NOISE_SD_PCT, &vec![1.0; space.dim()])?;
+        // The normal equations, starting from the prior's precision and mean.
+        let (mut p11, mut p12, mut p22) = (SCALE_PRIOR_SD.powi(-2), 0.0, SHIFT_PRIOR_SD.powi(-2));
+        let (mut r1, mut r2) = (SCALE_PRIOR_SD.powi(-2), 0.0);
+        for o in observations {
+            let Some(y) = now(o).filter(|v| v.is_finite()) else { continue };
+            let p = gp.predict(&space.to_unit(&o.config));
+            let (w, m) = (1.0 / (p.sd * p.sd + CALIBRATION_SLACK_VAR), p.mean);
+            (p11, p12, p22) = (p11 + w * m * m, p12 + w * m, p22 + w);
+            (r1, r2) = (r1 + w * m * y, r2 + w * y);
+        }
+        let det = p11 * p22 - p12 * p12;
+        (det.abs() > 1e-12).then(|| Calibration {
+            scale: ((p22 * r1 - p12 * r2) / det).clamp(0.0, MAX_SCALE),
+            shift: (p11 * r2 - p12 * r1) / det,
+        })
+    }
+
+    /// `s` carried over to this run, its noise recomputed for the new value by `sd`.
+    fn apply(self, s: Sample, sd: impl Fn(f64) -> f64) -> Sample {
+        let y = self.scale * s.y + self.shift;
+        Sample { y, noise_var: sd(y).powi(2), ..s }
+    }
 }
 
 /// Root-mean-square distance per dimension between two unit-cube points.
@@ -189,11 +253,13 @@ mod tests {
         let xs: Vec<f64> = prior.score.iter().map(|s| s.x[0]).collect();
         assert_eq!(xs, [0.9, 0.2]);
         let g: Vec<(f64, f64)> = prior.lifts_of("g").iter().map(|s| (s.x[0], s.y)).collect();
-        assert_eq!(g, [(0.9, -0.5), (0.2, -8.0)]);
+        assert_eq!(g.iter().map(|s| s.0).collect::<Vec<_>>(), [0.9, 0.2]);
+        // The memory was about right where this run looked: carried over roughly as it was.
+        assert!((g[0].1 + 0.5).abs() < 0.5 && (g[1].1 + 8.0).abs() < 1.0, "{g:?}");
         assert!(prior.lifts_of("unguarded").is_empty());
         // The memory was right where this run looked: the noise is its floor and share.
         assert!(prior.lifts_of("g")[0].noise_var < 1.0 + 0.05, "{:?}", prior.lifts_of("g"));
-        assert!((prior.lifts_of("g")[1].noise_var - 16.0).abs() < 1e-9, "{:?}", prior.lifts_of("g"));
+        assert!((prior.lifts_of("g")[1].noise_var - g[1].1.powi(2) / 4.0).abs() < 1e-9, "{:?}", prior.lifts_of("g"));
     }
 
     #[test]
@@ -218,24 +284,47 @@ mod tests {
         assert!(warm < 0.1, "the earlier run's breaches say it breaks there: {warm}");
     }
 
+    /// This run's reads of `g` at `at`, each (a, lift), with the objective `2a`.
+    fn reads_of_g(at: &[(f64, f64)]) -> Vec<Observation> {
+        at.iter()
+            .map(|&(a, g)| {
+                let mut o = measured(a);
+                o.score.estimate = 2.0 * a;
+                o.lifts_pct.insert("g".into(), (g, 0.1));
+                o
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_model_change_that_rescales_and_shifts_the_lifts_is_carried_over() {
+        let space = task().space();
+        // The earlier model: g = -6a. This one spreads g half as far and moves it up 1:
+        // g = -3a + 1, read at four points between the remembered ones.
+        let reads: Vec<PriorRead> = (0..=10).map(|k| f64::from(k) / 10.0).map(|a| read(a, 2.0 * a, -6.0 * a)).collect();
+        let obs = reads_of_g(&[0.15, 0.4, 0.65, 0.9].map(|a| (a, -3.0 * a + 1.0)));
+        let prior = WarmPrior::of(&space, &["g"], &[], &reads, &obs);
+        let g = prior.lifts_of("g");
+        assert_eq!(g.len(), 9, "every read but the two this run re-measured (a = 0.4, 0.9)");
+        for s in g {
+            let now = -3.0 * s.x[0] + 1.0;
+            assert!((s.y - now).abs() < 0.5, "a = {}: carried over {} against {now}", s.x[0], s.y);
+            // Little left unexplained: the noise is about the floor and share of the new value.
+            assert!(s.noise_var < (1.0f64).max(s.y.abs() / 2.0).powi(2) + 0.3, "{s:?}");
+        }
+    }
+
     #[test]
     fn memories_are_trusted_no_closer_than_they_proved_where_this_run_looked() {
         let space = task().space();
         let reads: Vec<PriorRead> = (0..=10).map(|k| f64::from(k) / 10.0).map(|a| read(a, 2.0 * a, -a)).collect();
-        // This run read a = 0.35 and 0.75, between the reads: g 4 points lower than remembered.
-        let obs: Vec<Observation> = [0.35, 0.75]
-            .iter()
-            .map(|&a| {
-                let mut o = measured(a);
-                o.score.estimate = 2.0 * a;
-                o.lifts_pct.insert("g".into(), (-a - 4.0, 0.2));
-                o
-            })
-            .collect();
+        // This run read between the reads: g 4 points off what is remembered, up and down
+        // in turn, which no common scale and shift explains.
+        let obs = reads_of_g(&[(0.35, -0.35 - 4.0), (0.55, -0.55 + 4.0), (0.75, -0.75 - 4.0)]);
         let prior = WarmPrior::of(&space, &["g"], &[], &reads, &obs);
         let g = prior.lifts_of("g");
         assert_eq!(g.len(), 11);
-        assert!(g.iter().all(|s| s.noise_var > 3.5 * 3.5 && s.noise_var < 4.5 * 4.5), "{g:?}");
+        assert!(g.iter().all(|s| s.noise_var > 3.0 * 3.0 && s.noise_var < 4.5 * 4.5), "{g:?}");
         // The objective was remembered right: its noise is the floor and share.
         assert!(
             prior.score.iter().all(|s| s.noise_var <= (1.0f64).max(s.y.abs() / 2.0).powi(2) + 0.1),
