@@ -9,7 +9,7 @@ use agents::reasoning::{Reasoner, ReasoningTotals};
 use agents::skill::{Learn, PatchOutcome, SkillAgent};
 use agents::strategy::learning::LearningSettings;
 use serde_json::json;
-use skillhub::{ApplyPatch, GetSkill, PatchOp, Provenance, Skill, SkillPatch, SkillStore, Skillhub};
+use skillhub::{ApplyPatch, GetSkill, PatchOp, Provenance, Rule, Skill, SkillPatch, SkillStore, Skillhub};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -57,6 +57,11 @@ impl Hub {
     pub async fn skill(&self) -> Skill {
         let get = GetSkill { task_id: task().id.clone() };
         self.addr.send(get).await.expect("hub is running").expect("readable").expect("the skill exists")
+    }
+
+    /// The skill's rules written by `model`, in order.
+    pub async fn rules_by(&self, model: &str) -> Vec<Rule> {
+        self.skill().await.rules.into_iter().filter(|rule| rule.provenance.model == model).collect()
     }
 }
 
@@ -118,16 +123,12 @@ async fn a_model_rule_citing_supporting_experiments_is_accepted_and_persisted_wi
         let llm_patch = outcomes.iter().find(|o| o.patch_id.contains("llm-rule")).expect("the model's rule was sent");
         assert!(llm_patch.result.is_ok(), "{llm_patch:?}");
         assert!(llm_patch.reason.contains("exp-1"), "the patch says what supports it: {}", llm_patch.reason);
-        let skill = hub.skill().await;
-        let written: Vec<_> = skill.rules.iter().filter(|rule| rule.provenance.model == r.model()).collect();
-        assert_eq!(written.len(), 1, "{:?}", skill.rules);
+        let written = hub.rules_by(&r.model()).await;
+        assert_eq!(written.len(), 1, "{written:?}");
         assert_eq!(written[0].evidence, vec!["exp-1".to_string()]);
         assert_eq!(written[0].effect_pct, Some(2.1));
-        assert!(
-            skill.rules.iter().all(|rule| rule.provenance.model != "builtin"),
-            "the model's rule replaces the built-in learner's: {:?}",
-            skill.rules
-        );
+        let builtin = hub.rules_by("builtin").await;
+        assert!(builtin.is_empty(), "the model's rule replaces the built-in learner's: {builtin:?}");
         assert_eq!(r.totals(), ReasoningTotals { questions: 1, valid: 1, repairs: 0, fallbacks: 0 });
     }
 }
@@ -147,9 +148,8 @@ async fn a_later_run_s_model_rule_on_the_same_effect_is_kept_beside_the_earlier_
         assert!(llm_patch.result.is_ok() && !llm_patch.duplicate, "{run}: {llm_patch:?}");
     }
 
-    let skill = hub.skill().await;
-    let written: Vec<_> = skill.rules.iter().filter(|rule| rule.provenance.model == r.model()).collect();
-    assert_eq!(written.len(), 2, "{:?}", skill.rules);
+    let written = hub.rules_by(&r.model()).await;
+    assert_eq!(written.len(), 2, "{written:?}");
     assert_ne!(written[0].id, written[1].id);
     assert_eq!(written[1].evidence, vec!["exp-2".to_string()]);
 }
@@ -172,7 +172,7 @@ async fn a_model_rule_citing_an_experiment_that_did_not_measure_its_effect_is_re
         questions[1].1
     );
     assert!(outcomes.iter().all(|o| !o.patch_id.contains("llm-rule")), "{outcomes:?}");
-    let skill = hub.skill().await;
-    assert!(skill.rules.iter().all(|rule| rule.provenance.model != r.model()), "{:?}", skill.rules);
+    let written = hub.rules_by(&r.model()).await;
+    assert!(written.is_empty(), "{written:?}");
     assert_eq!(r.totals().fallbacks, 1);
 }
