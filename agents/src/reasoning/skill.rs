@@ -146,8 +146,9 @@ pub fn validate(task: &TaskSpec, base: &EvidenceBase, round: u32, a: &SkillAnswe
         if a.rules[..i].iter().any(|o| o.parameter == r.parameter && o.metric == r.metric) {
             errors.push(format!("rules[{i}]: repeats an earlier rule about {} and {}", r.parameter, r.metric));
         }
+        // Named by its place in the answer, the only id the model knows it by.
         if let Err(e) = base.check(&to_rule(format!("rules[{i}]"), round, "model", r)) {
-            errors.push(format!("rules[{i}]: {e}"));
+            errors.push(e.to_string());
         }
     }
     super::errors_to_result(errors)
@@ -196,7 +197,11 @@ mod tests {
         let base = evidence_base(&insight(&t), 2.58);
         assert!(validate(&t, &base, 3, &answer(&["exp-2"], 2.1)).is_ok());
         let invented = validate(&t, &base, 3, &answer(&["exp-42"], 2.0)).unwrap_err();
-        assert!(invented[0].contains("`exp-42`, which is not an experiment of this task"), "{invented:?}");
+        assert_eq!(
+            invented,
+            ["rule `rules[0]`.evidence cites `exp-42`, which is not an experiment of this task"],
+            "the field is named once, by the place the model gave it"
+        );
         let wrong_way = validate(&t, &base, 3, &answer(&["exp-1"], -2.0)).unwrap_err();
         assert!(wrong_way[0].contains("disagrees with the measured"), "{wrong_way:?}");
         assert!(validate(&t, &base, 3, &SkillAnswer { rules: vec![] }).is_ok(), "no evidence, no rule, is valid");
