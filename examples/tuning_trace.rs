@@ -52,9 +52,13 @@ fn run(scenario: &str, version: &str, seed: u64, rounds: u32, db: &Path) -> Trac
     };
     let mut gaps = Vec::new();
     let mut arms = Vec::new();
+    // A round without a read (every candidate rejected) keeps the incumbent it had.
+    let mut inc = task.baseline();
     let summary = actix_rt::System::new()
         .block_on(runtime::run(&settings, |r| {
-            let inc = r.insight.as_ref().map_or_else(|| task.baseline(), |i| i.incumbent.config.clone());
+            if let Some(i) = &r.insight {
+                inc = i.incumbent.config.clone();
+            }
             gaps.push(gap(&inc));
             arms.push(r.result.as_ref().map_or(0, |res| res.arms.iter().filter(|a| !a.vs_control.is_empty()).count()));
             for a in r.result.iter().flat_map(|res| &res.arms).filter(|a| show_arms && !a.vs_control.is_empty()) {

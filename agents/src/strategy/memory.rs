@@ -7,6 +7,7 @@ use super::surrogate::Surrogate;
 use crate::protocol::{
     ArmResult, Elite, ExperimentResult, GuardrailStatus, Incumbent, Insight, Interval, Observation, RoundRef,
 };
+use crate::stats::sequential_interval;
 use serde::{Deserialize, Serialize};
 use skillhub::{Configuration, TaskSpec};
 use std::collections::BTreeMap;
@@ -118,20 +119,42 @@ fn arms_of<'a>(
         .filter(move |a| a.candidate_id.as_deref() == Some(id))
 }
 
-/// A guardrail the incumbent's pooled fresh reads show breached (the one-sided 95%
-/// bound on the unsafe side of the limit), with the numbers; `None` while all hold or
-/// the evidence is not clear.
+/// Confidence of the rollback test's two-sided sequence: its bound on the unsafe side is
+/// one-sided 95%.
+const ROLLBACK_CONFIDENCE: f64 = 0.90;
+
+/// A guardrail the incumbent's pooled fresh reads show breached, with the numbers; `None`
+/// while all hold or the evidence is not clear.
+///
+/// The test is re-run after every round on a growing pool of reads: a fixed one-sided 95%
+/// bound, checked each round, would roll back a safe incumbent that sits near its limit
+/// ever more often the longer the run (one run in five over 16 rounds when it sits on the
+/// limit). The bound is an always-valid confidence sequence instead
+/// ([`crate::stats::sequential_interval`]), tightest at the first fresh read, so the chance
+/// of ever rolling back a safe incumbent stays under 5% however long the run (1.5 in a
+/// hundred in the same 16 rounds; see the tests).
 fn breach(task: &TaskSpec, inc: &Incumbent, results: &[ExperimentResult]) -> Option<String> {
     let id = inc.candidate_id.as_deref()?;
-    let (_, lifts) = pooled_reads(arms_of(results, id, inc.since_round, true));
+    let fresh: Vec<&ArmResult> =
+        arms_of(results, id, inc.since_round, true).filter(|a| !a.vs_baseline.is_empty()).collect();
+    // The sequence only needs the units relative to its tuning point, the first read's.
+    let first = fresh.first()?.units.max(1);
+    let units: u64 = fresh.iter().map(|a| a.units).sum::<u64>().max(2);
+    let (_, lifts) = pooled_reads(fresh.iter().copied());
     let means = baseline_means(results);
-    let z = z_of(0.90);
     task.guardrails.iter().find_map(|g| {
         let (est, se) = *lifts.get(&g.metric)?;
         let limit = super::surrogate::threshold_pct(g, &means)?;
-        let clear = if g.higher_is_safe() { est + z * se < limit } else { est - z * se > limit };
+        let seq = sequential_interval(est, se * se, units, ROLLBACK_CONFIDENCE, first as f64).ok()?.interval;
+        let clear = if g.higher_is_safe() { seq.high < limit } else { seq.low > limit };
         clear.then(|| {
-            format!("{} breached: {:+.2}% ± {:.2} over its fresh reads vs limit {limit:+.2}%", g.describe(), est, se)
+            format!(
+                "{} breached: {est:+.2}% ± {se:.2} over {} fresh read(s), always-valid 90% interval [{:+.2}, {:+.2}] past the limit {limit:+.2}%",
+                g.describe(),
+                fresh.len(),
+                seq.low,
+                seq.high
+            )
         })
     })
 }
@@ -405,6 +428,55 @@ mod tests {
         let r3 = result(3, vec![arm("c1", 0.1, 3.0, 0.5, true, true)]);
         let i = analyse(&t, &[r1, r2, r3], &InsightSettings::default());
         assert_eq!(i.incumbent.candidate_id, None, "a rolled-back configuration must not ship again");
+    }
+
+    /// How often an incumbent whose guardrail truly sits at `truth` (% vs the baseline,
+    /// limit -1%) is rolled back within `reads` fresh reads of se 0.2, over 2000 runs;
+    /// with `fixed`, by the one-sided 95% bound re-checked every round instead.
+    fn rollback_rate(truth: f64, reads: u32, fixed: bool) -> f64 {
+        use rand::SeedableRng;
+        let t = task();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let shipped = result(1, vec![arm("c1", 0.1, 3.0, 0.5, true, true)]);
+        let inc = replay(&t, std::slice::from_ref(&shipped)).incumbent;
+        let runs = 2000;
+        let rolled = (0..runs)
+            .filter(|_| {
+                let mut results = vec![shipped.clone()];
+                let mut pooled: Option<Est> = None;
+                (2..reads + 2).any(|round| {
+                    let g = truth + 0.2 * crate::stats::sample_normal(&mut rng);
+                    results.push(result(round, vec![arm("c1", 0.1, 3.0, g, false, false)]));
+                    let p = pooled.map_or((g, 0.2), |old| pool(old, (g, 0.2)));
+                    pooled = Some(p);
+                    if fixed {
+                        p.0 + 1.645 * p.1 < -1.0
+                    } else {
+                        breach(&t, &inc, &results).is_some()
+                    }
+                })
+            })
+            .count();
+        rolled as f64 / f64::from(runs)
+    }
+
+    #[test]
+    fn a_safe_incumbent_re_tested_every_round_is_rarely_rolled_back_however_long_the_run() {
+        // On its limit: re-checking a fixed bound every round rolls it back ever more often.
+        let fixed = rollback_rate(-1.0, 16, true);
+        assert!(fixed > 0.15, "the fixed bound's false alarms should add up: {fixed}");
+        let sequence = rollback_rate(-1.0, 16, false);
+        assert!(sequence < 0.05, "{sequence}");
+        // Just inside it, as a winner proven non-inferior by a small margin often is.
+        assert!(rollback_rate(-0.9, 16, false) < 0.03);
+    }
+
+    #[test]
+    fn a_real_breach_is_still_rolled_back_within_a_few_reads() {
+        // 0.6 points past the limit, three standard errors of one read.
+        let caught = rollback_rate(-1.6, 3, false);
+        assert!(caught > 0.9, "{caught}");
+        assert!(rollback_rate(-1.6, 1, false) > 0.4);
     }
 
     #[test]
