@@ -450,7 +450,7 @@ mod tests {
                     let p = pooled.map_or((g, 0.2), |old| pool(old, (g, 0.2)));
                     pooled = Some(p);
                     if fixed {
-                        p.0 + 1.645 * p.1 < -1.0
+                        p.0 + z_of(ROLLBACK_CONFIDENCE) * p.1 < -1.0
                     } else {
                         breach(&t, &inc, &results).is_some()
                     }
