@@ -4,7 +4,8 @@
 //! `cargo run --release --example tuning_trace -- [scenario ...]`
 //! env: TRACE_SEEDS (default 5), TRACE_ROUNDS (default 8), TRACE_TARGET (default 0.9),
 //! TRACE_WARM=1 to add, per seed, a v1 run followed by a v2 run on the same database
-//! (warm) next to a v2 run on a fresh one (cold); TRACE_V2_ROUNDS (default TRACE_ROUNDS)
+//! (warm) next to a v2 run on a fresh one (cold), TRACE_COLD=0 to skip the cold v2 runs
+//! (the figures for cold then read NaN); TRACE_V2_ROUNDS (default TRACE_ROUNDS)
 //! to run the v2 runs longer than the v1 run their skill comes from, so a run that does
 //! not reach the target within the budget still gets a number; TRACE_ARMS=1 to print
 //! every arm (its read against the control, the truth's share of the gap, whether it
@@ -159,11 +160,13 @@ fn main() {
             if warm {
                 let w = run(scenario, "v2", seed, v2_rounds, &shared);
                 show(&format!("v2warm s{seed}"), &w, target);
-                let c = run(scenario, "v2", seed, v2_rounds, &dir.join(format!("{scenario}-{seed}-cold.db")));
-                show(&format!("v2cold s{seed}"), &c, target);
-                cold_r.push(rounds_to(&c, target).map_or(miss, |r| r as f64));
+                if env("TRACE_COLD", 1u8) == 1 {
+                    let c = run(scenario, "v2", seed, v2_rounds, &dir.join(format!("{scenario}-{seed}-cold.db")));
+                    show(&format!("v2cold s{seed}"), &c, target);
+                    cold_r.push(rounds_to(&c, target).map_or(miss, |r| r as f64));
+                    v2_finals.push(c.final_gap);
+                }
                 warm_r.push(rounds_to(&w, target).map_or(miss, |r| r as f64));
-                v2_finals.push(c.final_gap);
                 warm_finals.push(w.final_gap);
             } else {
                 cold_r.push(rounds_to(&v1, target).map_or(miss, |r| r as f64));
