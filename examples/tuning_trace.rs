@@ -138,6 +138,7 @@ fn main() {
     let v2_rounds: u32 = env("TRACE_V2_ROUNDS", rounds);
     let target: f64 = env("TRACE_TARGET", 0.9);
     let warm: bool = env("TRACE_WARM", 0u8) == 1;
+    let cold: bool = env("TRACE_COLD", 1u8) == 1;
     let mut scenarios: Vec<String> = std::env::args().skip(1).collect();
     if scenarios.is_empty() {
         scenarios = ["prerank-fusion", "rank-fusion", "rerank-diversity"].map(String::from).to_vec();
@@ -160,7 +161,7 @@ fn main() {
             if warm {
                 let w = run(scenario, "v2", seed, v2_rounds, &shared);
                 show(&format!("v2warm s{seed}"), &w, target);
-                if env("TRACE_COLD", 1u8) == 1 {
+                if cold {
                     let c = run(scenario, "v2", seed, v2_rounds, &dir.join(format!("{scenario}-{seed}-cold.db")));
                     show(&format!("v2cold s{seed}"), &c, target);
                     cold_r.push(rounds_to(&c, target).map_or(miss, |r| r as f64));
